@@ -1,0 +1,52 @@
+"""Who is calling: API keys by SecretId, and the nonces already seen."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+
+from batchd.domain import errors
+from batchd.domain.account import Credential
+
+TIMESTAMP_WINDOW_SECONDS = 300
+NONCE_MEMORY_SECONDS = 600
+
+
+class Keyring:
+    """The API keys batchd accepts."""
+
+    def __init__(self, credentials: Iterable[Credential]) -> None:
+        self._by_id = {credential.secret_id: credential for credential in credentials}
+
+    def lookup(self, secret_id: str) -> Credential:
+        credential = self._by_id.get(secret_id)
+        if credential is None:
+            raise errors.UnknownSecretId(parameter="SecretId")
+        return credential
+
+
+class NonceCache:
+    """Remembers (SecretId, Nonce, Timestamp) for ten minutes to refuse replays."""
+
+    def __init__(self, clock: Callable[[], float] = time.time, capacity: int = 1_000_000) -> None:
+        self._seen: OrderedDict[tuple[str, str, str], float] = OrderedDict()
+        self._clock = clock
+        self._capacity = capacity
+
+    def check_timestamp(self, timestamp: int) -> None:
+        if abs(self._clock() - timestamp) > TIMESTAMP_WINDOW_SECONDS:
+            raise errors.RequestExpired(parameter="Timestamp")
+
+    def remember(self, secret_id: str, nonce: str, timestamp: str) -> None:
+        """Record a nonce, refusing one seen within the window."""
+        now = self._clock()
+        while self._seen:
+            oldest_key, seen_at = next(iter(self._seen.items()))
+            if now - seen_at <= NONCE_MEMORY_SECONDS and len(self._seen) < self._capacity:
+                break
+            del self._seen[oldest_key]
+        key = (secret_id, nonce, timestamp)
+        if key in self._seen:
+            raise errors.NonceReplayed(parameter="Nonce")
+        self._seen[key] = now

@@ -1,0 +1,1 @@
+"""The CMQ API 2.0 served at /v2/index.php."""

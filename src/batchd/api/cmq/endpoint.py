@@ -1,0 +1,157 @@
+"""The /v2/index.php endpoint: parse, authenticate, dispatch, and answer in the CMQ envelope."""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.parse
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from batchd.api.auth import Keyring, NonceCache
+from batchd.api.cmq import errors as cmq_errors
+from batchd.api.cmq import signing
+from batchd.api.cmq.actions import ACTIONS, WIRE_NAMES, Reply
+from batchd.api.cmq.params import COMMON, Params, canonical
+from batchd.api.metrics import RequestMetrics
+from batchd.domain import errors
+from batchd.domain.scope import Scope
+from batchd.mq.service import MessageService
+
+log = logging.getLogger(__name__)
+
+PATH = "/v2/index.php"
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
+class CmqEndpoint:
+    def __init__(
+        self,
+        service: MessageService,
+        keyring: Keyring,
+        nonces: NonceCache,
+        metrics: RequestMetrics,
+        region: str,
+    ) -> None:
+        self._service = service
+        self._keyring = keyring
+        self._nonces = nonces
+        self._metrics = metrics
+        self._region = region
+
+    async def handle(self, request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        action_name = "-"
+        try:
+            pairs = await self._pairs(request)
+            common = _common(pairs)
+            action_name = common.get("Action", "-")
+            scope = self._authenticate(request, pairs, common)
+            action = ACTIONS.get(action_name)
+            if action is None:
+                if "Action" not in common:
+                    raise errors.MissingParameter(parameter="Action")
+                raise errors.UnknownAction(parameter=action_name)
+            params = Params.parse(pairs, action.spec)
+            reply = await action.handler(self._service, scope, params)
+        except errors.BatchdError as error:
+            parameter = WIRE_NAMES.get(error.parameter or "", error.parameter)
+            code, message = cmq_errors.render(error, parameter)
+            if code >= 6000 and code != 6030:
+                log.warning(
+                    "request failed: %s", message, exc_info=error,
+                    extra={"event": "cmq_error", "request_id": request_id},
+                )
+            reply = Reply(code=code, message=message)
+        except Exception:
+            log.exception(
+                "unexpected error", extra={"event": "cmq_internal", "request_id": request_id}
+            )
+            code, module, text = cmq_errors.INTERNAL
+            reply = Reply(code=code, message=f"({module}){text}")
+        self._metrics.count("cmq", action_name if action_name in ACTIONS else "-", reply.code)
+        body: dict[str, Any] = {"code": reply.code, "message": reply.message,
+                                "requestId": request_id}
+        body.update(reply.fields)
+        return Response(
+            json.dumps(body, ensure_ascii=False), media_type="application/json"
+        )
+
+    async def _pairs(self, request: Request) -> list[tuple[str, str]]:
+        if request.method == "GET":
+            query = request.url.query
+            if len(query) > MAX_REQUEST_BYTES:
+                raise errors.MalformedBody(parameter="query")
+            return _parse(query, "query")
+        if request.method != "POST":
+            raise errors.UnsupportedMethod(parameter=request.method)
+        if "application/json" in request.headers.get("content-type", ""):
+            raise errors.MalformedBody(parameter="body")
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
+            raise errors.MalformedBody(parameter="body")
+        chunks = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_REQUEST_BYTES:
+                raise errors.MalformedBody(parameter="body")
+            chunks.append(chunk)
+        try:
+            text = b"".join(chunks).decode("utf-8")
+        except UnicodeDecodeError:
+            raise errors.MalformedBody(parameter="body") from None
+        return _parse(text, "body") + _parse(request.url.query, "query")
+
+    def _authenticate(
+        self, request: Request, pairs: list[tuple[str, str]], common: dict[str, str]
+    ) -> Scope:
+        if "Token" in common:
+            raise errors.TokenUnsupported(parameter="Token")
+        for name in ("SecretId", "Signature", "Timestamp", "Nonce"):
+            if not common.get(name):
+                raise errors.MissingParameter(parameter=name)
+        credential = self._keyring.lookup(common["SecretId"])
+        try:
+            timestamp = int(common["Timestamp"])
+        except ValueError:
+            raise errors.ParameterTypeError(parameter="Timestamp") from None
+        self._nonces.check_timestamp(timestamp)
+        host = request.headers.get("host", "")
+        if not signing.verify(
+            credential.secret_key,
+            request.method,
+            host,
+            request.url.path,
+            pairs,
+            common["Signature"],
+            common.get("SignatureMethod"),
+        ):
+            raise errors.SignatureMismatch(parameter="Signature")
+        self._nonces.remember(common["SecretId"], common["Nonce"], common["Timestamp"])
+        return Scope(credential.app_id, common.get("Region") or self._region)
+
+
+def _parse(text: str, where: str) -> list[tuple[str, str]]:
+    try:
+        return urllib.parse.parse_qsl(
+            text, keep_blank_values=True, strict_parsing=False, errors="strict"
+        )
+    except (ValueError, UnicodeDecodeError):
+        raise errors.MalformedBody(parameter=where) from None
+
+
+def _common(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """Common parameters by canonical name; a repeated one is refused."""
+    found: dict[str, str] = {}
+    for key, value in pairs:
+        name = canonical(key, COMMON)
+        if name is None:
+            continue
+        if name in found:
+            raise errors.ParameterNotRepeatable(parameter=name)
+        found[name] = value
+    return found

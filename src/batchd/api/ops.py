@@ -1,0 +1,66 @@
+"""Operations endpoints: /healthz for readiness, /metrics in Prometheus text format."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from batchd.api.metrics import RequestMetrics, family
+from batchd.mq.service import MessageService
+
+
+class Ops:
+    def __init__(self, service: MessageService, metrics: RequestMetrics) -> None:
+        self._service = service
+        self._metrics = metrics
+
+    async def healthz(self, request: Request) -> Response:
+        try:
+            await self._service.stats()
+        except Exception as error:
+            return JSONResponse({"status": "unavailable", "reason": str(error)}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    async def metrics(self, request: Request) -> Response:
+        depths, (pending, dead) = await self._service.stats()
+        outcomes = self._service.push.outcomes
+        db = self._service.ctx.db
+        text = "".join(
+            [
+                family(
+                    "batchd_requests_total", "counter", "API requests by protocol, action and code",
+                    [
+                        ({"protocol": protocol, "action": action, "code": str(code)}, n)
+                        for (protocol, action, code), n in sorted(self._metrics.requests.items())
+                    ],
+                ),
+                family(
+                    "batchd_queue_messages", "gauge", "Messages stored in each queue",
+                    [
+                        ({"account": account, "region": region, "queue": name}, n)
+                        for account, region, name, n in depths
+                    ],
+                ),
+                family(
+                    "batchd_push_deliveries_total", "counter",
+                    "Push delivery attempts by outcome since start",
+                    [
+                        ({"outcome": outcome}, outcomes.get(outcome, 0))
+                        for outcome in ("delivered", "failed", "dead_lettered")
+                    ],
+                ),
+                family(
+                    "batchd_push_deliveries", "gauge", "Push deliveries now pending or dead-lettered",
+                    [({"state": "pending"}, pending), ({"state": "dead_lettered"}, dead)],
+                ),
+                family(
+                    "batchd_store_commits_total", "counter", "Group commits of the writer",
+                    [({}, db.commits)],
+                ),
+                family(
+                    "batchd_store_units_total", "counter", "Units of work committed",
+                    [({}, db.units)],
+                ),
+            ]
+        )
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")

@@ -1,0 +1,1 @@
+"""The `batchd` command: the server and the client commands."""

@@ -1,0 +1,1 @@
+"""Pure rules of batchd: ids, records, state machines, errors. No I/O."""

@@ -1,0 +1,1 @@
+"""The message service: queues, topics, subscriptions, fan-out and push delivery."""

@@ -1,0 +1,205 @@
+"""The one Settings object: flag > BATCHD_* environment > data-dir file > default."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from batchd.domain.account import Credential
+
+CREDENTIALS_FILE = "credentials.json"
+CONFIG_FILE = "batchd.toml"
+DEFAULT_PORT = 8910
+
+
+class SettingsError(Exception):
+    """A setting is wrong; the message names it and the fix."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    data_dir: Path = Path(".batchd")
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    database_url: str = ""  # empty: SQLite file in the data directory
+    region: str = "ap-guangzhou"
+    app_id: str = ""
+    secret_id: str = ""
+    secret_key: str = field(default="", repr=False)
+    log_level: str = "INFO"
+    push_timeout: float = 15.0
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'batchd.db'}"
+
+    @property
+    def credentials_path(self) -> Path:
+        return self.data_dir / CREDENTIALS_FILE
+
+    def credential(self) -> Credential:
+        return Credential(app_id=self.app_id, secret_id=self.secret_id, secret_key=self.secret_key)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{f.name}={'***' if f.name == 'secret_key' else getattr(self, f.name)!r}"
+            for f in fields(self)
+        )
+        return f"Settings({shown})"
+
+
+DEFAULT_APP_ID = "1250000000"
+
+
+def _env_name(name: str) -> str:
+    return "BATCHD_APPID" if name == "app_id" else f"BATCHD_{name.upper()}"
+
+
+def _convert(name: str, raw: object) -> object:
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    try:
+        if kind == "int":
+            return int(str(raw))
+        if kind == "float":
+            return float(str(raw))
+        if kind == "Path":
+            return Path(str(raw))
+    except ValueError:
+        raise SettingsError(
+            f"setting {name} ({_env_name(name)}) must be a number, got {raw!r}"
+        ) from None
+    return str(raw)
+
+
+def load(
+    flags: Mapping[str, object | None],
+    environ: Mapping[str, str] | None = None,
+    *,
+    create_credentials: bool = False,
+) -> Settings:
+    """Resolve every setting; with `create_credentials`, write a credentials file if none exists."""
+    environ = os.environ if environ is None else environ
+    names = [f.name for f in fields(Settings)]
+    values: dict[str, object] = {}
+    for name in names:
+        if flags.get(name) is not None:
+            values[name] = _convert(name, flags[name])
+        elif _env_name(name) in environ:
+            values[name] = _convert(name, environ[_env_name(name)])
+    data_dir = Path(str(values.get("data_dir", Settings.data_dir)))
+    config_path = data_dir / CONFIG_FILE
+    if config_path.exists():
+        try:
+            from_file = tomllib.loads(config_path.read_text())
+        except tomllib.TOMLDecodeError as error:
+            raise SettingsError(f"{config_path} is not valid TOML: {error}") from None
+        for name, raw in from_file.items():
+            if name not in names:
+                raise SettingsError(f"{config_path}: unknown setting {name!r}")
+            values.setdefault(name, _convert(name, raw))
+    settings = Settings(**values)  # type: ignore[arg-type]
+    if not 0 < settings.port < 65536:
+        raise SettingsError(f"port {settings.port} is out of range: use --port 1-65535")
+    return _with_credentials(settings, create_credentials)
+
+
+def _with_credentials(settings: Settings, create: bool) -> Settings:
+    given = [settings.app_id, settings.secret_id, settings.secret_key]
+    if settings.secret_id and settings.secret_key:
+        return replace(settings, app_id=settings.app_id or DEFAULT_APP_ID)
+    if any(given[1:]) and not all(given[1:]):
+        raise SettingsError(
+            "set both BATCHD_SECRET_ID and BATCHD_SECRET_KEY, or neither to use the credentials file"
+        )
+    stored = read_credentials(settings.credentials_path)
+    if stored is None:
+        if not create:
+            raise SettingsError(
+                f"no credentials: {settings.credentials_path} does not exist; "
+                "start `batchd serve` once, or set BATCHD_SECRET_ID and BATCHD_SECRET_KEY"
+            )
+        stored = Credential(
+            app_id=str(1_000_000_000 + secrets.randbelow(999_999_999)),
+            secret_id="AKID" + secrets.token_hex(16),
+            secret_key=secrets.token_urlsafe(24),
+        )
+        write_credentials(settings.credentials_path, stored)
+    return replace(
+        settings,
+        app_id=settings.app_id or stored.app_id,
+        secret_id=settings.secret_id or stored.secret_id,
+        secret_key=settings.secret_key or stored.secret_key,
+    )
+
+
+def read_credentials(path: Path) -> Credential | None:
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        return Credential(
+            app_id=str(data["AppId"]), secret_id=data["SecretId"], secret_key=data["SecretKey"]
+        )
+    except (ValueError, KeyError, TypeError):
+        raise SettingsError(
+            f"{path} is not a batchd credentials file: delete it to have a new one created"
+        ) from None
+
+
+def write_credentials(path: Path, credential: Credential) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(
+            {
+                "AppId": credential.app_id,
+                "SecretId": credential.secret_id,
+                "SecretKey": credential.secret_key,
+            },
+            handle,
+            indent=2,
+        )
+        handle.write("\n")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientSettings:
+    """Where the CLI finds the server and which key it signs with."""
+
+    endpoint: str
+    credential: Credential
+
+
+def load_client(
+    endpoint: str | None, data_dir: Path | None, environ: Mapping[str, str] | None = None
+) -> ClientSettings:
+    """Endpoint: flag > BATCHD_ENDPOINT > http://127.0.0.1:$BATCHD_PORT; key: env > credentials file."""
+    environ = os.environ if environ is None else environ
+    resolved = endpoint or environ.get("BATCHD_ENDPOINT")
+    if not resolved:
+        port = environ.get("BATCHD_PORT", str(DEFAULT_PORT))
+        resolved = f"http://127.0.0.1:{port}"
+    directory = data_dir or Path(environ.get("BATCHD_DATA_DIR", str(Settings.data_dir)))
+    secret_id = environ.get("BATCHD_SECRET_ID", "")
+    secret_key = environ.get("BATCHD_SECRET_KEY", "")
+    if secret_id and secret_key:
+        credential = Credential(
+            app_id=environ.get("BATCHD_APPID", DEFAULT_APP_ID),
+            secret_id=secret_id,
+            secret_key=secret_key,
+        )
+    else:
+        stored = read_credentials(directory / CREDENTIALS_FILE)
+        if stored is None:
+            raise SettingsError(
+                f"no credentials found in {directory / CREDENTIALS_FILE}: start the server with "
+                "`batchd serve` (or `make run`) first, pass --data-dir, or set BATCHD_SECRET_ID "
+                "and BATCHD_SECRET_KEY"
+            )
+        credential = stored
+    return ClientSettings(endpoint=resolved, credential=credential)

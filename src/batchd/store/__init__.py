@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy tables, migrations, repositories and the group-committing unit of work."""

@@ -1,0 +1,225 @@
+"""Engines, connection settings and the group-committing writer every state change goes through.
+
+All writes run on one writer thread. It takes every unit of work that is waiting, runs each in a
+savepoint of one transaction, and commits once: one fsync acknowledges many requests, and a unit
+that fails is rolled back alone without touching the others in its group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from batchd.store import errors as store_errors
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+Conn = Connection  # what readers receive; lets upper layers name the type without SQLAlchemy
+
+MAX_GROUP = 256
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+@dataclass(slots=True)
+class Tx:
+    """One unit of work inside a group commit: its connection and what to run after commit."""
+
+    conn: Connection
+    _after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` on the event loop once this unit's writes are durable."""
+        self._after_commit.append(callback)
+
+
+@dataclass(slots=True)
+class _Job:
+    work: Callable[[Tx], Any]
+    future: concurrent.futures.Future[Any]
+    result: Any = None
+    error: BaseException | None = None
+    callbacks: list[Callable[[], None]] = field(default_factory=list)
+
+
+_STOP = object()
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_engines(url: str) -> tuple[Engine, Engine]:
+    """(writer, reader) engines; SQLite gets WAL, full sync, a busy timeout and BEGIN IMMEDIATE."""
+    if not is_sqlite(url):
+        engine = create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
+        return engine, engine
+    writer = create_engine(url, poolclass=NullPool)
+    reader = create_engine(url, pool_size=8, max_overflow=8)
+    _configure_sqlite(writer, begin="BEGIN IMMEDIATE")
+    _configure_sqlite(reader, begin="BEGIN")
+    return writer, reader
+
+
+def _configure_sqlite(engine: Engine, *, begin: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, emit BEGIN, so savepoints and IMMEDIATE work.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql(begin)
+
+
+class Database:
+    """Runs reads on a pool and writes through the group-committing writer thread."""
+
+    def __init__(self, writer: Engine, reader: Engine) -> None:
+        self.writer_engine = writer
+        self.reader_engine = reader
+        self._jobs: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.commits = 0
+        self.units = 0
+
+    @property
+    def dialect(self) -> str:
+        return self.writer_engine.dialect.name
+
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Start the writer; after-commit callbacks run on `loop` when one is given."""
+        self._loop = loop
+        self._thread = threading.Thread(target=self._run, name="batchd-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._jobs.put(_STOP)
+            self._thread.join()
+            self._thread = None
+        self.writer_engine.dispose()
+        self.reader_engine.dispose()
+
+    async def write(self, work: Callable[[Tx], T]) -> T:
+        """Run `work` in the next group commit; return once its writes are on disk."""
+        return await asyncio.wrap_future(self.submit(work))
+
+    def write_sync(self, work: Callable[[Tx], T]) -> T:
+        """`write` for callers outside the event loop."""
+        return self.submit(work).result()
+
+    def submit(self, work: Callable[[Tx], T]) -> concurrent.futures.Future[T]:
+        if self._thread is None:
+            raise RuntimeError("Database.start() has not been called")
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._jobs.put(_Job(work=work, future=future))
+        return future
+
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` on a pooled connection in a worker thread."""
+        return await asyncio.to_thread(self.read_sync, work)
+
+    def read_sync(self, work: Callable[[Connection], T]) -> T:
+        with store_errors.driver_errors(), self.reader_engine.connect() as conn:
+            return work(conn)
+
+    # --- writer thread ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        conn: Connection | None = None
+        while True:
+            first = self._jobs.get()
+            if first is _STOP:
+                break
+            batch: list[_Job] = [first]  # type: ignore[list-item]
+            stop_after = False
+            while len(batch) < MAX_GROUP:
+                try:
+                    item = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stop_after = True
+                    break
+                batch.append(item)  # type: ignore[arg-type]
+            if conn is None:
+                try:
+                    conn = self.writer_engine.connect()
+                except Exception as error:
+                    self._fail_all(batch, error)
+                    continue
+            if not self._commit_group(conn, batch):
+                conn.close()
+                conn = None
+            self._resolve(batch)
+            if stop_after:
+                break
+        if conn is not None:
+            conn.close()
+
+    def _commit_group(self, conn: Connection, batch: list[_Job]) -> bool:
+        """Run and commit one group; False when the connection must be replaced."""
+        try:
+            with conn.begin():
+                for job in batch:
+                    tx = Tx(conn)
+                    try:
+                        with conn.begin_nested():
+                            job.result = job.work(tx)
+                        job.callbacks = tx._after_commit
+                    except Exception as error:
+                        job.error = _translated(error)
+            self.commits += 1
+            self.units += len(batch)
+            return True
+        except Exception as error:
+            log.warning("group commit failed", exc_info=True, extra={"event": "commit_failed"})
+            self._fail_all(batch, error)
+            return False
+
+    @staticmethod
+    def _fail_all(batch: list[_Job], error: Exception) -> None:
+        translated = _translated(error)
+        for job in batch:
+            if job.error is None:
+                job.error = translated
+            job.callbacks = []
+
+    def _resolve(self, batch: list[_Job]) -> None:
+        for job in batch:
+            for callback in job.callbacks:
+                if self._loop is not None and not self._loop.is_closed():
+                    self._loop.call_soon_threadsafe(callback)
+                else:
+                    callback()
+            if job.error is not None:
+                job.future.set_exception(job.error)
+            else:
+                job.future.set_result(job.result)
+
+
+def _translated(error: Exception) -> BaseException:
+    translated = store_errors.translate(error)
+    if translated is None:
+        return error
+    translated.__cause__ = error
+    return translated

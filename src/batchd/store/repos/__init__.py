@@ -1,0 +1,1 @@
+"""Named queries over the batchd tables, one module per aggregate."""

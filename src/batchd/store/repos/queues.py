@@ -1,0 +1,436 @@
+"""Queries over queues and their messages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, select, update
+
+from batchd.domain import ids
+from batchd.domain.ids import MessageId, QueueId
+from batchd.domain.message import PeekedMessage, Queue, QueueCounters, ReceivedMessage
+from batchd.domain.queue import DeadLetter, DeadLetterPolicy, QueueAttributes
+from batchd.domain.scope import Scope
+from batchd.store.tables import messages, queues
+
+_ATTRIBUTE_COLUMNS = (
+    "max_msg_heap_num",
+    "polling_wait_seconds",
+    "visibility_timeout",
+    "max_msg_size",
+    "msg_retention_seconds",
+    "rewind_seconds",
+)
+
+
+def _attribute_values(attributes: QueueAttributes) -> dict[str, Any]:
+    values: dict[str, Any] = {name: getattr(attributes, name) for name in _ATTRIBUTE_COLUMNS}
+    dead_letter = attributes.dead_letter
+    values["dead_letter_queue"] = dead_letter.queue_name if dead_letter else None
+    values["dead_letter_policy"] = int(dead_letter.policy) if dead_letter else None
+    values["max_receive_count"] = dead_letter.max_receive_count if dead_letter else 0
+    values["max_time_to_live"] = dead_letter.max_time_to_live if dead_letter else 0
+    return values
+
+
+def _to_queue(row: Any) -> Queue:
+    dead_letter = None
+    if row.dead_letter_queue is not None:
+        dead_letter = DeadLetter(
+            queue_name=row.dead_letter_queue,
+            policy=DeadLetterPolicy(row.dead_letter_policy),
+            max_receive_count=row.max_receive_count,
+            max_time_to_live=row.max_time_to_live,
+        )
+    attributes = QueueAttributes(
+        **{name: getattr(row, name) for name in _ATTRIBUTE_COLUMNS}, dead_letter=dead_letter
+    )
+    return Queue(
+        pk=row.pk,
+        queue_id=QueueId(row.queue_id),
+        name=row.name,
+        attributes=attributes,
+        created_ms=row.created_ms,
+        modified_ms=row.modified_ms,
+    )
+
+
+def find(conn: Connection, scope: Scope, name: str) -> Queue | None:
+    row = conn.execute(
+        select(queues).where(
+            queues.c.account == scope.account,
+            queues.c.region == scope.region,
+            queues.c.name_key == name.lower(),
+        )
+    ).first()
+    return _to_queue(row) if row is not None else None
+
+
+def count(conn: Connection, scope: Scope) -> int:
+    return conn.execute(
+        select(func.count())
+        .select_from(queues)
+        .where(queues.c.account == scope.account, queues.c.region == scope.region)
+    ).scalar_one()
+
+
+def insert_queue(
+    conn: Connection, scope: Scope, name: str, attributes: QueueAttributes, now_ms: int
+) -> Queue:
+    queue_id = ids.new_queue_id()
+    conn.execute(
+        insert(queues).values(
+            queue_id=queue_id,
+            account=scope.account,
+            region=scope.region,
+            name=name,
+            name_key=name.lower(),
+            msg_num=0,
+            created_ms=now_ms,
+            modified_ms=now_ms,
+            **_attribute_values(attributes),
+        )
+    )
+    found = find(conn, scope, name)
+    assert found is not None
+    return found
+
+
+def update_attributes(conn: Connection, queue: Queue, attributes: QueueAttributes, now_ms: int) -> None:
+    conn.execute(
+        update(queues)
+        .where(queues.c.pk == queue.pk)
+        .values(modified_ms=now_ms, **_attribute_values(attributes))
+    )
+
+
+def delete_queue(conn: Connection, queue: Queue) -> None:
+    conn.execute(delete(messages).where(messages.c.queue_pk == queue.pk))
+    conn.execute(delete(queues).where(queues.c.pk == queue.pk))
+
+
+def list_queues(
+    conn: Connection, scope: Scope, search: str, offset: int, limit: int
+) -> tuple[int, list[Queue]]:
+    where = [queues.c.account == scope.account, queues.c.region == scope.region]
+    if search:
+        where.append(queues.c.name.contains(search, autoescape=True))
+    total = conn.execute(select(func.count()).select_from(queues).where(*where)).scalar_one()
+    rows = conn.execute(
+        select(queues).where(*where).order_by(queues.c.pk).offset(offset).limit(limit)
+    ).all()
+    return total, [_to_queue(row) for row in rows]
+
+
+def stored_count(conn: Connection, queue: Queue) -> int:
+    return conn.execute(select(queues.c.msg_num).where(queues.c.pk == queue.pk)).scalar_one()
+
+
+def _adjust_count(conn: Connection, queue_pk: int, delta: int) -> None:
+    if delta:
+        conn.execute(
+            update(queues).where(queues.c.pk == queue_pk).values(msg_num=queues.c.msg_num + delta)
+        )
+
+
+def insert_messages(
+    conn: Connection, queue: Queue, bodies: Sequence[bytes], now_ms: int, delay_ms: int
+) -> list[MessageId]:
+    msg_ids = [ids.new_message_id() for _ in bodies]
+    conn.execute(
+        insert(messages),
+        [
+            {
+                "queue_pk": queue.pk,
+                "msg_id": msg_id,
+                "body": body,
+                "enqueue_ms": now_ms,
+                "visible_ms": now_ms + delay_ms,
+                "dequeue_count": 0,
+                "first_dequeue_ms": 0,
+                "receipt_token": None,
+                "deleted_ms": None,
+            }
+            for msg_id, body in zip(msg_ids, bodies, strict=True)
+        ],
+    )
+    _adjust_count(conn, queue.pk, len(bodies))
+    return msg_ids
+
+
+def _retention_cutoff(queue: Queue, now_ms: int) -> int:
+    return now_ms - queue.attributes.msg_retention_seconds * 1000
+
+
+def _visible_rows(conn: Connection, queue: Queue, now_ms: int, limit: int) -> list[Any]:
+    return list(
+        conn.execute(
+            select(
+                messages.c.pk,
+                messages.c.msg_id,
+                messages.c.body,
+                messages.c.enqueue_ms,
+                messages.c.dequeue_count,
+                messages.c.first_dequeue_ms,
+            )
+            .where(
+                messages.c.queue_pk == queue.pk,
+                messages.c.deleted_ms.is_(None),
+                messages.c.visible_ms <= now_ms,
+                messages.c.enqueue_ms > _retention_cutoff(queue, now_ms),
+            )
+            .order_by(messages.c.visible_ms, messages.c.pk)
+            .limit(limit)
+        ).all()
+    )
+
+
+def _is_dead(row: Any, dead_letter: DeadLetter, now_ms: int) -> bool:
+    if dead_letter.policy is DeadLetterPolicy.BY_RECEIVE_COUNT:
+        return bool(row.dequeue_count >= dead_letter.max_receive_count)
+    return bool(row.enqueue_ms + dead_letter.max_time_to_live * 1000 <= now_ms)
+
+
+_receive_update = (
+    update(messages)
+    .where(messages.c.pk == bindparam("b_pk"))
+    .values(
+        visible_ms=bindparam("b_visible"),
+        dequeue_count=messages.c.dequeue_count + 1,
+        first_dequeue_ms=bindparam("b_first"),
+        receipt_token=bindparam("b_token"),
+    )
+)
+
+
+def receive(
+    conn: Connection, scope: Scope, queue: Queue, count: int, now_ms: int
+) -> list[ReceivedMessage]:
+    """Take up to `count` visible messages, hiding each for the visibility timeout."""
+    dead_letter = queue.attributes.dead_letter
+    dead_queue = find(conn, scope, dead_letter.queue_name) if dead_letter else None
+    picked: list[Any] = []
+    while len(picked) < count:
+        rows = _visible_rows(conn, queue, now_ms, count - len(picked))
+        if not rows:
+            break
+        moving = []
+        for row in rows:
+            if dead_letter and dead_queue and _is_dead(row, dead_letter, now_ms):
+                moving.append(row)
+            else:
+                picked.append(row)
+        if not moving:
+            break
+        _move_to_dead_letter(conn, queue, dead_queue, moving, now_ms)  # type: ignore[arg-type]
+    if not picked:
+        return []
+    next_visible = now_ms + queue.attributes.visibility_timeout * 1000
+    received = []
+    params = []
+    for row in picked:
+        token = ids.new_receipt_token()
+        first = row.first_dequeue_ms or now_ms
+        params.append({"b_pk": row.pk, "b_visible": next_visible, "b_first": first, "b_token": token})
+        received.append(
+            ReceivedMessage(
+                msg_id=MessageId(row.msg_id),
+                body=row.body,
+                receipt_handle=f"{row.pk}-{token}",
+                enqueue_ms=row.enqueue_ms,
+                first_dequeue_ms=first,
+                next_visible_ms=next_visible,
+                dequeue_count=row.dequeue_count + 1,
+            )
+        )
+    conn.execute(_receive_update, params)
+    return received
+
+
+def _move_to_dead_letter(
+    conn: Connection, source: Queue, target: Queue, rows: list[Any], now_ms: int
+) -> None:
+    conn.execute(
+        insert(messages),
+        [
+            {
+                "queue_pk": target.pk,
+                "msg_id": row.msg_id,
+                "body": row.body,
+                "enqueue_ms": now_ms,
+                "visible_ms": now_ms,
+                "dequeue_count": 0,
+                "first_dequeue_ms": 0,
+                "receipt_token": None,
+                "deleted_ms": None,
+            }
+            for row in rows
+        ],
+    )
+    conn.execute(delete(messages).where(messages.c.pk.in_([row.pk for row in rows])))
+    _adjust_count(conn, source.pk, -len(rows))
+    _adjust_count(conn, target.pk, len(rows))
+
+
+def parse_handle(handle: str) -> tuple[int, str] | None:
+    pk_text, _, token = handle.partition("-")
+    if not pk_text.isdigit() or not token:
+        return None
+    return int(pk_text), token
+
+
+def delete_message(conn: Connection, queue: Queue, handle: str, now_ms: int) -> bool:
+    """Delete the message `handle` was issued for; False when the handle is not current."""
+    parsed = parse_handle(handle)
+    if parsed is None:
+        return False
+    pk, token = parsed
+    where = and_(
+        messages.c.pk == pk,
+        messages.c.queue_pk == queue.pk,
+        messages.c.receipt_token == token,
+        messages.c.deleted_ms.is_(None),
+        messages.c.visible_ms > now_ms,
+    )
+    if queue.attributes.rewind_seconds > 0:
+        statement: Any = update(messages).where(where).values(deleted_ms=now_ms, receipt_token=None)
+    else:
+        statement = delete(messages).where(where)
+    deleted = conn.execute(statement).rowcount == 1
+    if deleted:
+        _adjust_count(conn, queue.pk, -1)
+    return deleted
+
+
+def counters(conn: Connection, queue: Queue, now_ms: int) -> QueueCounters:
+    live = messages.c.deleted_ms.is_(None)
+    hidden = messages.c.visible_ms > now_ms
+    row = conn.execute(
+        select(
+            func.coalesce(func.sum(case((and_(live, ~hidden), 1), else_=0)), 0),
+            func.coalesce(
+                func.sum(case((and_(live, hidden, messages.c.dequeue_count > 0), 1), else_=0)), 0
+            ),
+            func.coalesce(
+                func.sum(case((and_(live, hidden, messages.c.dequeue_count == 0), 1), else_=0)), 0
+            ),
+            func.coalesce(func.sum(case((messages.c.deleted_ms.is_not(None), 1), else_=0)), 0),
+            func.coalesce(func.min(case((live, messages.c.enqueue_ms), else_=None)), 0),
+        ).where(
+            messages.c.queue_pk == queue.pk,
+            messages.c.enqueue_ms > _retention_cutoff(queue, now_ms),
+        )
+    ).one()
+    return QueueCounters(
+        active=int(row[0]),
+        inactive=int(row[1]),
+        delayed=int(row[2]),
+        rewindable=int(row[3]),
+        oldest_enqueue_ms=int(row[4]),
+    )
+
+
+def next_visible_ms(conn: Connection, queue: Queue, now_ms: int) -> int | None:
+    """When the next hidden (delayed or in-flight) message becomes visible, if any."""
+    value = conn.execute(
+        select(func.min(messages.c.visible_ms)).where(
+            messages.c.queue_pk == queue.pk,
+            messages.c.deleted_ms.is_(None),
+            messages.c.visible_ms > now_ms,
+        )
+    ).scalar_one()
+    return int(value) if value is not None else None
+
+
+def rewind(conn: Connection, queue: Queue, start_ms: int, now_ms: int) -> int:
+    """Make every kept message enqueued at or after `start_ms` visible again, in order."""
+    result = conn.execute(
+        update(messages)
+        .where(
+            messages.c.queue_pk == queue.pk,
+            messages.c.enqueue_ms >= start_ms,
+            messages.c.enqueue_ms > _retention_cutoff(queue, now_ms),
+            messages.c.deleted_ms.is_(None)
+            | (messages.c.enqueue_ms + queue.attributes.rewind_seconds * 1000 > now_ms),
+        )
+        .values(
+            visible_ms=now_ms,
+            receipt_token=None,
+            deleted_ms=None,
+        )
+    )
+    restored = int(result.rowcount)
+    recount(conn, queue)
+    return restored
+
+
+def recount(conn: Connection, queue: Queue) -> None:
+    live = (
+        select(func.count())
+        .select_from(messages)
+        .where(messages.c.queue_pk == queue.pk, messages.c.deleted_ms.is_(None))
+        .scalar_subquery()
+    )
+    conn.execute(update(queues).where(queues.c.pk == queue.pk).values(msg_num=live))
+
+
+def delete_all_messages(conn: Connection, queue: Queue) -> None:
+    conn.execute(delete(messages).where(messages.c.queue_pk == queue.pk))
+    recount(conn, queue)
+
+
+def drop_rewindable(conn: Connection, queue: Queue) -> None:
+    conn.execute(
+        delete(messages).where(messages.c.queue_pk == queue.pk, messages.c.deleted_ms.is_not(None))
+    )
+
+
+def purge_expired(conn: Connection, queue: Queue, now_ms: int) -> int:
+    """Drop messages past retention, and deleted ones past the rewind window."""
+    rewind_ms = queue.attributes.rewind_seconds * 1000
+    expired = conn.execute(
+        delete(messages).where(
+            messages.c.queue_pk == queue.pk,
+            (messages.c.enqueue_ms <= _retention_cutoff(queue, now_ms))
+            | (messages.c.deleted_ms.is_not(None) & (messages.c.enqueue_ms + rewind_ms <= now_ms)),
+        )
+    ).rowcount
+    if expired:
+        recount(conn, queue)
+    return int(expired)
+
+
+def all_queues(conn: Connection) -> list[Queue]:
+    return [_to_queue(row) for row in conn.execute(select(queues)).all()]
+
+
+def depths(conn: Connection) -> list[tuple[str, str, str, int]]:
+    """(account, region, queue name, stored messages) for every queue."""
+    rows = conn.execute(
+        select(queues.c.account, queues.c.region, queues.c.name, queues.c.msg_num)
+    ).all()
+    return [(row[0], row[1], row[2], int(row[3])) for row in rows]
+
+
+def peek(conn: Connection, queue: Queue, limit: int, now_ms: int) -> list[PeekedMessage]:
+    rows = conn.execute(
+        select(messages)
+        .where(
+            messages.c.queue_pk == queue.pk,
+            messages.c.deleted_ms.is_(None),
+            messages.c.enqueue_ms > _retention_cutoff(queue, now_ms),
+        )
+        .order_by(messages.c.pk)
+        .limit(limit)
+    ).all()
+    return [
+        PeekedMessage(
+            msg_id=MessageId(row.msg_id),
+            body=row.body,
+            enqueue_ms=row.enqueue_ms,
+            visible_ms=row.visible_ms,
+            dequeue_count=row.dequeue_count,
+        )
+        for row in rows
+    ]

@@ -1,0 +1,178 @@
+"""Test helpers: a batchd server in a thread or in a subprocess, and the CMQ SDK pointed at it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from batchd.app import build_app
+from batchd.domain.account import Credential
+from batchd.settings import Settings
+
+CREDENTIAL = Credential(app_id="1250000001", secret_id="AKIDtestsecretid", secret_key="test-key")
+OTHER_CREDENTIAL = Credential(app_id="1250000002", secret_id="AKIDother", secret_key="other-key")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> None:
+    """Poll `predicate` until it holds, failing after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+def healthy(base_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base_url}/healthz", timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@dataclass
+class RunningServer:
+    base_url: str
+    data_dir: Path
+    database_url: str
+    credential: Credential = CREDENTIAL
+
+    @property
+    def host(self) -> str:
+        return self.base_url.removeprefix("http://")
+
+
+@contextlib.contextmanager
+def server_in_thread(data_dir: Path, database_url: str, **overrides: Any) -> Iterator[RunningServer]:
+    """The real application on a free loopback port, served by uvicorn in a thread."""
+    port = free_port()
+    settings = Settings(
+        data_dir=data_dir,
+        port=port,
+        database_url=database_url,
+        app_id=CREDENTIAL.app_id,
+        secret_id=CREDENTIAL.secret_id,
+        secret_key=CREDENTIAL.secret_key,
+        **overrides,
+    )
+    app = build_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="batchd-test-server", daemon=True)
+    thread.start()
+    base_url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: server.started, timeout=20)
+    try:
+        yield RunningServer(base_url, data_dir, database_url)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=40)
+
+
+class ServerProcess:
+    """`batchd serve` as a real subprocess, for restarts and kill -9."""
+
+    def __init__(self, data_dir: Path, database_url: str, port: int | None = None) -> None:
+        self.data_dir = data_dir
+        self.database_url = database_url
+        self.port = port or free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.credential = CREDENTIAL
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHD_")}
+        env.update(
+            BATCHD_APPID=CREDENTIAL.app_id,
+            BATCHD_SECRET_ID=CREDENTIAL.secret_id,
+            BATCHD_SECRET_KEY=CREDENTIAL.secret_key,
+        )
+        return env
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "batchd.app", "serve",
+                "--data-dir", str(self.data_dir),
+                "--port", str(self.port),
+                "--database-url", self.database_url,
+                "--log-level", "WARNING",
+            ],
+            env=self.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(lambda: healthy(self.base_url), timeout=30, interval=0.05)
+
+    def kill(self) -> None:
+        """kill -9: no shutdown code runs."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def terminate(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=40)
+        self.process = None
+        return code
+
+    def stop(self) -> None:
+        if self.process is not None:
+            with contextlib.suppress(Exception):
+                self.terminate()
+            if self.process is not None:
+                self.kill()
+
+
+class CmqAccounts:
+    """Makes official CMQ SDK Accounts pointed at batchd, and closes their connections."""
+
+    def __init__(self) -> None:
+        self._made: list[Any] = []
+
+    def __call__(
+        self, base_url: str, credential: Credential = CREDENTIAL, sign: str = "sha1",
+        method: str = "POST",
+    ) -> Any:
+        # The SDK attaches a log file in the working directory unless its logger has a handler.
+        logging.getLogger("CMQ_python_sdk").addHandler(logging.NullHandler())
+        from cmq.account import Account
+
+        account = Account(base_url, credential.secret_id, credential.secret_key)
+        if sign == "sha256":
+            account.set_sign("sha256")
+        account.get_client().set_method(method)
+        self._made.append(account)
+        return account
+
+    def close(self) -> None:
+        for account in self._made:
+            account.get_client().close_connection()
+
+
+def raw_json(response: Any) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(response.read())
+    return data
