@@ -97,6 +97,8 @@ def cmq_accounts() -> Iterator[CmqAccounts]:
 
 
 @pytest.fixture(params=["sha1", "sha256"])
-def account(request: pytest.FixtureRequest, server: RunningServer, cmq_accounts: CmqAccounts) -> object:
+def account(
+    request: pytest.FixtureRequest, server: RunningServer, cmq_accounts: CmqAccounts
+) -> object:
     """The CMQ SDK pointed at the server, with each signature method."""
     return cmq_accounts(server.base_url, sign=request.param)

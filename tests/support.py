@@ -34,7 +34,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> None:
+def wait_until(
+    predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02
+) -> None:
     """Poll `predicate` until it holds, failing after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -64,7 +66,9 @@ class RunningServer:
 
 
 @contextlib.contextmanager
-def server_in_thread(data_dir: Path, database_url: str, **overrides: Any) -> Iterator[RunningServer]:
+def server_in_thread(
+    data_dir: Path, database_url: str, **overrides: Any
+) -> Iterator[RunningServer]:
     """The real application on a free loopback port, served by uvicorn in a thread."""
     port = free_port()
     settings = Settings(
@@ -113,11 +117,18 @@ class ServerProcess:
     def start(self) -> None:
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "batchd.app", "serve",
-                "--data-dir", str(self.data_dir),
-                "--port", str(self.port),
-                "--database-url", self.database_url,
-                "--log-level", "WARNING",
+                sys.executable,
+                "-m",
+                "batchd.app",
+                "serve",
+                "--data-dir",
+                str(self.data_dir),
+                "--port",
+                str(self.port),
+                "--database-url",
+                self.database_url,
+                "--log-level",
+                "WARNING",
             ],
             env=self.env(),
             stdout=subprocess.DEVNULL,
@@ -154,7 +165,10 @@ class CmqAccounts:
         self._made: list[Any] = []
 
     def __call__(
-        self, base_url: str, credential: Credential = CREDENTIAL, sign: str = "sha1",
+        self,
+        base_url: str,
+        credential: Credential = CREDENTIAL,
+        sign: str = "sha1",
         method: str = "POST",
     ) -> Any:
         # The SDK attaches a log file in the working directory unless its logger has a handler.

@@ -1,3 +1,3 @@
-"""batchd: a self-hosted batch computing service speaking the Tencent Cloud Batch and CMQ protocols."""
+"""batchd: self-hosted batch computing speaking the Tencent Cloud Batch and CMQ protocols."""
 
 __version__ = "0.1.0"

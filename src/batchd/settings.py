@@ -15,6 +15,7 @@ from batchd.domain.account import Credential
 CREDENTIALS_FILE = "credentials.json"
 CONFIG_FILE = "batchd.toml"
 DEFAULT_PORT = 8910
+DEFAULT_DATA_DIR = Path(".batchd")
 
 
 class SettingsError(Exception):
@@ -23,7 +24,7 @@ class SettingsError(Exception):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
-    data_dir: Path = Path(".batchd")
+    data_dir: Path = DEFAULT_DATA_DIR
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     database_url: str = ""  # empty: SQLite file in the data directory
@@ -91,7 +92,7 @@ def load(
             values[name] = _convert(name, flags[name])
         elif _env_name(name) in environ:
             values[name] = _convert(name, environ[_env_name(name)])
-    data_dir = Path(str(values.get("data_dir", Settings.data_dir)))
+    data_dir = Path(str(values.get("data_dir", DEFAULT_DATA_DIR)))
     config_path = data_dir / CONFIG_FILE
     if config_path.exists():
         try:
@@ -114,7 +115,8 @@ def _with_credentials(settings: Settings, create: bool) -> Settings:
         return replace(settings, app_id=settings.app_id or DEFAULT_APP_ID)
     if any(given[1:]) and not all(given[1:]):
         raise SettingsError(
-            "set both BATCHD_SECRET_ID and BATCHD_SECRET_KEY, or neither to use the credentials file"
+            "set both BATCHD_SECRET_ID and BATCHD_SECRET_KEY, "
+            "or neither to use the credentials file"
         )
     stored = read_credentials(settings.credentials_path)
     if stored is None:
@@ -178,13 +180,13 @@ class ClientSettings:
 def load_client(
     endpoint: str | None, data_dir: Path | None, environ: Mapping[str, str] | None = None
 ) -> ClientSettings:
-    """Endpoint: flag > BATCHD_ENDPOINT > http://127.0.0.1:$BATCHD_PORT; key: env > credentials file."""
+    """Endpoint: flag > BATCHD_ENDPOINT > local port; key: environment > credentials file."""
     environ = os.environ if environ is None else environ
     resolved = endpoint or environ.get("BATCHD_ENDPOINT")
     if not resolved:
         port = environ.get("BATCHD_PORT", str(DEFAULT_PORT))
         resolved = f"http://127.0.0.1:{port}"
-    directory = data_dir or Path(environ.get("BATCHD_DATA_DIR", str(Settings.data_dir)))
+    directory = data_dir or Path(environ.get("BATCHD_DATA_DIR", str(DEFAULT_DATA_DIR)))
     secret_id = environ.get("BATCHD_SECRET_ID", "")
     secret_key = environ.get("BATCHD_SECRET_KEY", "")
     if secret_id and secret_key:

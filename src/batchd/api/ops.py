@@ -28,21 +28,26 @@ class Ops:
         text = "".join(
             [
                 family(
-                    "batchd_requests_total", "counter", "API requests by protocol, action and code",
+                    "batchd_requests_total",
+                    "counter",
+                    "API requests by protocol, action and code",
                     [
                         ({"protocol": protocol, "action": action, "code": str(code)}, n)
                         for (protocol, action, code), n in sorted(self._metrics.requests.items())
                     ],
                 ),
                 family(
-                    "batchd_queue_messages", "gauge", "Messages stored in each queue",
+                    "batchd_queue_messages",
+                    "gauge",
+                    "Messages stored in each queue",
                     [
                         ({"account": account, "region": region, "queue": name}, n)
                         for account, region, name, n in depths
                     ],
                 ),
                 family(
-                    "batchd_push_deliveries_total", "counter",
+                    "batchd_push_deliveries_total",
+                    "counter",
                     "Push delivery attempts by outcome since start",
                     [
                         ({"outcome": outcome}, outcomes.get(outcome, 0))
@@ -50,15 +55,21 @@ class Ops:
                     ],
                 ),
                 family(
-                    "batchd_push_deliveries", "gauge", "Push deliveries now pending or dead-lettered",
+                    "batchd_push_deliveries",
+                    "gauge",
+                    "Push deliveries now pending or dead-lettered",
                     [({"state": "pending"}, pending), ({"state": "dead_lettered"}, dead)],
                 ),
                 family(
-                    "batchd_store_commits_total", "counter", "Group commits of the writer",
+                    "batchd_store_commits_total",
+                    "counter",
+                    "Group commits of the writer",
                     [({}, db.commits)],
                 ),
                 family(
-                    "batchd_store_units_total", "counter", "Units of work committed",
+                    "batchd_store_units_total",
+                    "counter",
+                    "Units of work committed",
                     [({}, db.units)],
                 ),
             ]

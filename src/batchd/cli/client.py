@@ -37,8 +37,9 @@ class CmqClient:
     def close(self) -> None:
         self._http.close()
 
-    def call(self, action: str, params: dict[str, Any] | None = None,
-             wait_seconds: float = 0) -> dict[str, Any]:
+    def call(
+        self, action: str, params: dict[str, Any] | None = None, wait_seconds: float = 0
+    ) -> dict[str, Any]:
         """Call an action; a CMQ error code raises CmqError (7000 'no message' included)."""
         pairs = {key: str(value) for key, value in (params or {}).items() if value is not None}
         pairs.update(

@@ -81,11 +81,15 @@ def register(app: typer.Typer) -> None:
 @queue_app.command("create")
 def queue_create(
     name: str,
-    visibility_timeout: Annotated[int | None, typer.Option(help="Seconds hidden after receive")] = None,
+    visibility_timeout: Annotated[
+        int | None, typer.Option(help="Seconds hidden after receive")
+    ] = None,
     polling_wait_seconds: Annotated[int | None, typer.Option(help="Default long-poll wait")] = None,
     max_msg_size: Annotated[int | None, typer.Option(help="Largest body in bytes")] = None,
     msg_retention_seconds: Annotated[int | None, typer.Option(help="Message lifetime")] = None,
-    rewind_seconds: Annotated[int | None, typer.Option(help="Keep deleted messages this long")] = None,
+    rewind_seconds: Annotated[
+        int | None, typer.Option(help="Keep deleted messages this long")
+    ] = None,
     endpoint: EndpointOpt = None,
     data_dir: DataDirOpt = None,
     output: OutputOpt = Format.TABLE,
@@ -219,13 +223,18 @@ def queue_receive(
                 if messages and (delete or follow):
                     params: dict[str, Any] = {"queueName": name}
                     params.update(
-                        {f"receiptHandle.{i}": m["receiptHandle"]
-                         for i, m in enumerate(messages, start=1)}
+                        {
+                            f"receiptHandle.{i}": m["receiptHandle"]
+                            for i, m in enumerate(messages, start=1)
+                        }
                     )
                     client.call("BatchDeleteMessage", params)
                 if not follow:
-                    emit([_shown(m, decode) for m in messages], output,
-                         ["msgId", "msgBody", "dequeueCount", "receiptHandle"])
+                    emit(
+                        [_shown(m, decode) for m in messages],
+                        output,
+                        ["msgId", "msgBody", "dequeueCount", "receiptHandle"],
+                    )
                     return
         except KeyboardInterrupt:
             err.print("stopped")
@@ -351,8 +360,7 @@ def subscription_create(
         "protocol": protocol,
         "endpoint": endpoint_target,
         "notifyStrategy": strategy,
-        "notifyContentFormat": content_format
-        or ("SIMPLIFIED" if protocol == "queue" else "JSON"),
+        "notifyContentFormat": content_format or ("SIMPLIFIED" if protocol == "queue" else "JSON"),
     }
     params.update({f"filterTag.{i}": t for i, t in enumerate(filter_tag or [], start=1)})
     params.update({f"bindingKey.{i}": k for i, k in enumerate(binding_key or [], start=1)})
@@ -402,8 +410,15 @@ def deadletters_list(
         emit(
             [_shown(d, decode) for d in found],
             output,
-            ["deliveryId", "topicName", "subscriptionName", "endpoint", "attempts", "lastError",
-             "msgBody"],
+            [
+                "deliveryId",
+                "topicName",
+                "subscriptionName",
+                "endpoint",
+                "attempts",
+                "lastError",
+                "msgBody",
+            ],
         )
 
 

@@ -1,40 +1,40 @@
 """The one error tree of batchd; protocol layers map these classes to their own codes.
 
-    BatchdError
-    ├── NotFound                      a named resource does not exist (in this account and region)
-    │   ├── QueueNotFound
-    │   ├── TopicNotFound
-    │   ├── SubscriptionNotFound
-    │   ├── DeadLetterNotFound
-    │   └── InvalidReceiptHandle       unknown, superseded or expired receipt handle
-    ├── MissingParameter              a required parameter is absent
-    ├── InvalidParameter              the request is malformed (not a bad value)
-    │   ├── UnknownAction
-    │   ├── UnknownParameter
-    │   ├── ParameterNotRepeatable
-    │   ├── ParameterNotConsecutive
-    │   ├── ParameterTypeError
-    │   ├── UnsupportedMethod
-    │   └── MalformedBody
-    ├── InvalidParameterValue         a parameter has a value outside its rules
-    │   ├── InvalidQueueName, InvalidTopicName, InvalidSubscriptionName
-    │   ├── EmptyMessageBody, DelayOutOfRange, BatchSizeOutOfRange, MalformedReceiptHandle
-    │   ├── InvalidEndpoint, InvalidProtocol, InvalidNotifyStrategy, InvalidContentFormat
-    │   ├── QueueSubscriptionNotSimplified
-    │   ├── TooManyFilterTags, TooManyBindingKeys, TooManyDelimiters, TooManyMessageTags
-    │   ├── MissingBindingKey
-    │   ├── InvalidRewindTime, RewindBeyondRetention
-    ├── LimitExceeded                 a size or count limit is reached
-    │   ├── MessageTooLarge, BatchTooLarge, QueueFull
-    │   ├── QueueQuotaReached, TopicQuotaReached, SubscriptionQuotaReached
-    ├── ResourceInUse                 the resource exists or is busy
-    │   ├── QueueExists, TopicExists, SubscriptionExists, TopicHasSubscriptions
-    ├── PreconditionFailed            the request is valid but the resource's state refuses it
-    │   ├── TopicWithoutSubscription, NoSubscriptionMatched, RewindDisabled
-    ├── AuthFailure                   the caller could not be authenticated
-    │   ├── UnknownSecretId, SignatureMismatch, RequestExpired, NonceReplayed, TokenUnsupported
-    ├── Unsupported                   valid elsewhere, not offered by batchd
-    └── StoreUnavailable              the database could not be reached or stayed locked
+BatchdError
+├── NotFound                      a named resource does not exist (in this account and region)
+│   ├── QueueNotFound
+│   ├── TopicNotFound
+│   ├── SubscriptionNotFound
+│   ├── DeadLetterNotFound
+│   └── InvalidReceiptHandle       unknown, superseded or expired receipt handle
+├── MissingParameter              a required parameter is absent
+├── InvalidParameter              the request is malformed (not a bad value)
+│   ├── UnknownAction
+│   ├── UnknownParameter
+│   ├── ParameterNotRepeatable
+│   ├── ParameterNotConsecutive
+│   ├── ParameterTypeError
+│   ├── UnsupportedMethod
+│   └── MalformedBody
+├── InvalidParameterValue         a parameter has a value outside its rules
+│   ├── InvalidQueueName, InvalidTopicName, InvalidSubscriptionName
+│   ├── EmptyMessageBody, DelayOutOfRange, BatchSizeOutOfRange, MalformedReceiptHandle
+│   ├── InvalidEndpoint, InvalidProtocol, InvalidNotifyStrategy, InvalidContentFormat
+│   ├── QueueSubscriptionNotSimplified
+│   ├── TooManyFilterTags, TooManyBindingKeys, TooManyDelimiters, TooManyMessageTags
+│   ├── MissingBindingKey
+│   ├── InvalidRewindTime, RewindBeyondRetention
+├── LimitExceeded                 a size or count limit is reached
+│   ├── MessageTooLarge, BatchTooLarge, QueueFull
+│   ├── QueueQuotaReached, TopicQuotaReached, SubscriptionQuotaReached
+├── ResourceInUse                 the resource exists or is busy
+│   ├── QueueExists, TopicExists, SubscriptionExists, TopicHasSubscriptions
+├── PreconditionFailed            the request is valid but the resource's state refuses it
+│   ├── TopicWithoutSubscription, NoSubscriptionMatched, RewindDisabled
+├── AuthFailure                   the caller could not be authenticated
+│   ├── UnknownSecretId, SignatureMismatch, RequestExpired, NonceReplayed, TokenUnsupported
+├── Unsupported                   valid elsewhere, not offered by batchd
+└── StoreUnavailable              the database could not be reached or stayed locked
 """
 
 from __future__ import annotations
@@ -45,8 +45,13 @@ class BatchdError(Exception):
 
     default_message = "request failed"
 
-    def __init__(self, message: str | None = None, *, parameter: str | None = None,
-                 resource: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        parameter: str | None = None,
+        resource: str | None = None,
+    ) -> None:
         self.parameter = parameter
         self.resource = resource
         super().__init__(message or self.default_message)

@@ -77,8 +77,10 @@ def apply(current: QueueAttributes, changes: dict[str, object]) -> QueueAttribut
                 raise errors.InvalidParameterValue(
                     "maxReceiveCount must be between 1 and 1000", parameter="maxReceiveCount"
                 )
-        elif not 300 <= dead_letter.max_time_to_live <= min(
-            43_200, updated.msg_retention_seconds - 1
+        elif (
+            not 300
+            <= dead_letter.max_time_to_live
+            <= min(43_200, updated.msg_retention_seconds - 1)
         ):
             raise errors.InvalidParameterValue(
                 "maxTimeToLive must be 300-43200 s and below msgRetentionSeconds",

@@ -15,7 +15,7 @@ INTERVAL_SECONDS = 60.0
 
 
 async def run(ctx: Context, interval: float = INTERVAL_SECONDS) -> None:
-    """Expiry is also enforced on every read, so this only reclaims space; once a minute is ample."""
+    """Expiry is also enforced on every read, so this only reclaims space: once a minute."""
     while True:
         await asyncio.sleep(interval)
         try:

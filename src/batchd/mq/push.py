@@ -7,6 +7,7 @@ on a fixed interval. Every outcome is written back, so deliveries survive a rest
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
@@ -58,8 +59,14 @@ class PushDispatcher:
                     capacity = self._concurrency - len(self._in_flight)
                     if capacity > 0:
                         now_ms = ctx.now_ms()
-                        exclude = list(self._in_flight)
-                        due = await ctx.db.read(lambda c: repo.due(c, now_ms, capacity, exclude))
+                        due = await ctx.db.read(
+                            functools.partial(
+                                repo.due,
+                                now_ms=now_ms,
+                                limit=capacity,
+                                exclude=list(self._in_flight),
+                            )
+                        )
                         for delivery in due:
                             self._start(client, delivery)
                         if len(due) == capacity:

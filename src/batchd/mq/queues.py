@@ -85,7 +85,7 @@ class QueueService:
 
         await self._ctx.db.write(work)
 
-    async def list(
+    async def page(
         self, scope: Scope, search: str, offset: int, limit: int
     ) -> tuple[int, list[Queue]]:
         return await self._ctx.db.read(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
 
 
@@ -19,14 +20,12 @@ class Signal:
         self._event.set()
         self._event = asyncio.Event()
 
-    async def wait(self, seen_version: int, timeout: float) -> None:
-        if self.version != seen_version or timeout <= 0:
+    async def wait(self, seen_version: int, seconds: float) -> None:
+        """Return when the version differs from `seen_version`, or after `seconds`."""
+        if self.version != seen_version or seconds <= 0:
             return
-        event = self._event
-        try:
-            await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError:
-            pass
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), seconds)
 
 
 class Signals:

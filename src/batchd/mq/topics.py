@@ -36,9 +36,7 @@ class TopicService:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
-    async def create(
-        self, scope: Scope, name: str, max_msg_size: int, filter_type: int
-    ) -> Topic:
+    async def create(self, scope: Scope, name: str, max_msg_size: int, filter_type: int) -> Topic:
         topic_rules.check_name(name)
         topic_rules.check_max_msg_size(max_msg_size)
         kind = topic_rules.check_filter_type(filter_type)
@@ -83,7 +81,7 @@ class TopicService:
 
         await self._ctx.db.write(work)
 
-    async def list(
+    async def page(
         self, scope: Scope, search: str, offset: int, limit: int
     ) -> tuple[int, list[Topic]]:
         return await self._ctx.db.read(
@@ -124,7 +122,10 @@ class SubscriptionService:
                 raise errors.MissingBindingKey(parameter="bindingKey")
             if repo.find_subscription(tx.conn, topic, name) is not None:
                 raise errors.SubscriptionExists(parameter="subscriptionName", resource=name)
-            if repo.count_subscriptions(tx.conn, topic) >= subscription_rules.MAX_SUBSCRIPTIONS_PER_TOPIC:
+            if (
+                repo.count_subscriptions(tx.conn, topic)
+                >= subscription_rules.MAX_SUBSCRIPTIONS_PER_TOPIC
+            ):
                 raise errors.SubscriptionQuotaReached()
             if kind is Protocol.QUEUE and queue_repo.find(tx.conn, scope, endpoint) is None:
                 raise errors.QueueNotFound(parameter="endpoint", resource=endpoint)
@@ -149,7 +150,7 @@ class SubscriptionService:
 
         await self._ctx.db.write(work)
 
-    async def list(
+    async def page(
         self, scope: Scope, topic_name: str, search: str, offset: int, limit: int
     ) -> tuple[int, list[Subscription]]:
         def work(conn: Conn) -> tuple[int, list[Subscription]]:

@@ -1,1 +1,1 @@
-"""Persistence: SQLAlchemy tables, migrations, repositories and the group-committing unit of work."""
+"""Persistence: tables, migrations, repositories and the group-committing unit of work."""

@@ -48,9 +48,9 @@ class Action:
 ACTIONS: dict[str, Action] = {}
 
 
-def action(name: str, scalars: tuple[str, ...] = (), lists: tuple[str, ...] = ()) -> Callable[
-    [Handler], Handler
-]:
+def action(
+    name: str, scalars: tuple[str, ...] = (), lists: tuple[str, ...] = ()
+) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
         ACTIONS[name] = Action(Spec(frozenset(scalars), frozenset(lists)), handler)
         return handler
@@ -180,7 +180,7 @@ async def delete_queue(svc: MessageService, scope: Scope, p: Params) -> Reply:
 @action("ListQueue", ("searchWord", "offset", "limit"))
 async def list_queue(svc: MessageService, scope: Scope, p: Params) -> Reply:
     search, offset, limit = _paging(p, MAX_LIST_LIMIT)
-    total, found = await svc.queues.list(scope, search, offset, limit)
+    total, found = await svc.queues.page(scope, search, offset, limit)
     return Reply(
         {
             "totalCount": total,
@@ -308,7 +308,7 @@ async def delete_topic(svc: MessageService, scope: Scope, p: Params) -> Reply:
 @action("ListTopic", ("searchWord", "offset", "limit"))
 async def list_topic(svc: MessageService, scope: Scope, p: Params) -> Reply:
     search, offset, limit = _paging(p, MAX_LIST_LIMIT)
-    total, found = await svc.topics.list(scope, search, offset, limit)
+    total, found = await svc.topics.page(scope, search, offset, limit)
     return Reply(
         {
             "totalCount": total,
@@ -372,7 +372,7 @@ async def unsubscribe(svc: MessageService, scope: Scope, p: Params) -> Reply:
 @action("ListSubscriptionByTopic", ("topicName", "searchWord", "offset", "limit"))
 async def list_subscription_by_topic(svc: MessageService, scope: Scope, p: Params) -> Reply:
     search, offset, limit = _paging(p, 100, max_offset=1000)
-    total, found = await svc.subscriptions.list(scope, p.text("topicName"), search, offset, limit)
+    total, found = await svc.subscriptions.page(scope, p.text("topicName"), search, offset, limit)
     return Reply(
         {
             "totalCount": total,

@@ -62,7 +62,9 @@ class CmqEndpoint:
             code, message = cmq_errors.render(error, parameter)
             if code >= 6000 and code != 6030:
                 log.warning(
-                    "request failed: %s", message, exc_info=error,
+                    "request failed: %s",
+                    message,
+                    exc_info=error,
                     extra={"event": "cmq_error", "request_id": request_id},
                 )
             reply = Reply(code=code, message=message)
@@ -73,12 +75,13 @@ class CmqEndpoint:
             code, module, text = cmq_errors.INTERNAL
             reply = Reply(code=code, message=f"({module}){text}")
         self._metrics.count("cmq", action_name if action_name in ACTIONS else "-", reply.code)
-        body: dict[str, Any] = {"code": reply.code, "message": reply.message,
-                                "requestId": request_id}
+        body: dict[str, Any] = {
+            "code": reply.code,
+            "message": reply.message,
+            "requestId": request_id,
+        }
         body.update(reply.fields)
-        return Response(
-            json.dumps(body, ensure_ascii=False), media_type="application/json"
-        )
+        return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
 
     async def _pairs(self, request: Request) -> list[tuple[str, str]]:
         if request.method == "GET":

@@ -35,7 +35,9 @@ CODES: dict[type[e.BatchdError], tuple[int, int, str]] = {
     e.InvalidNotifyStrategy: (4000, 10520, "undefined notify retry stragety"),
     e.InvalidContentFormat: (4000, 10530, "undefined notify content format"),
     e.QueueSubscriptionNotSimplified: (
-        4000, 10640, "notifyContentFormat of protocol queue must be SIMPLIFIED",
+        4000,
+        10640,
+        "notifyContentFormat of protocol queue must be SIMPLIFIED",
     ),
     e.TooManyFilterTags: (4000, 10670, "too many filterTag"),
     e.TooManyBindingKeys: (4000, 10680, "too many bindingKey"),
@@ -43,11 +45,14 @@ CODES: dict[type[e.BatchdError], tuple[int, int, str]] = {
     e.TooManyMessageTags: (4000, 10720, "too many msgTag"),
     e.MissingBindingKey: (4000, 10710, "parameters lack of bindingKey"),
     e.InvalidRewindTime: (
-        4000, 10680,
+        4000,
+        10680,
         "invalid rewind time, you can get the vaild range of that via GetQueueAttributes",
     ),
     e.RewindBeyondRetention: (
-        4000, 10700, "rewindSeconds cannot be greater than msgRetentionSeconds",
+        4000,
+        10700,
+        "rewindSeconds cannot be greater than msgRetentionSeconds",
     ),
     e.LimitExceeded: (4000, 10350, "parameter %s value or length is out of range"),
     e.MessageTooLarge: (4400, 10230, "exceed maximum message size"),
@@ -61,17 +66,21 @@ CODES: dict[type[e.BatchdError], tuple[int, int, str]] = {
     e.TopicExists: (4000, 4460, "topic is already existed"),
     e.SubscriptionExists: (4490, 10470, "subscribtion is already existed"),
     e.TopicHasSubscriptions: (
-        4000, 10540,
+        4000,
+        10540,
         "there exists subscriptions under this topic, please unsubscribe all of them "
         "before DeleteTopic",
     ),
     e.PreconditionFailed: (4000, 10000, "invalid request parameters"),
     e.TopicWithoutSubscription: (
-        6030, 10650,
+        6030,
+        10650,
         "topic has no subscription, please create a subscription before publishing message",
     ),
     e.NoSubscriptionMatched: (
-        6030, 10730, "no bindingKey or filterTag matches the routingKey or msgTag",
+        6030,
+        10730,
+        "no bindingKey or filterTag matches the routingKey or msgTag",
     ),
     e.RewindDisabled: (6050, 10670, "your queue cannot be rewinded"),
     e.AuthFailure: (4100, 10030, "authentication failed"),
@@ -88,7 +97,7 @@ PARTIAL_DELETE = (6010, 10150, "delete message partially failed")
 def lookup(error: e.BatchdError) -> tuple[int, int, str]:
     for cls in type(error).__mro__:
         if cls in CODES:
-            return CODES[cls]  # type: ignore[index]
+            return CODES[cls]
     return INTERNAL
 
 

@@ -10,8 +10,19 @@ from batchd.domain import errors
 
 # Sent by clients on every request; never an action's own parameter.
 COMMON = {
-    "Action", "SecretId", "Timestamp", "Nonce", "Signature", "SignatureMethod", "Region",
-    "Token", "RequestClient", "clientRequestId", "UserpollingWaitSeconds", "Version", "Language",
+    "Action",
+    "SecretId",
+    "Timestamp",
+    "Nonce",
+    "Signature",
+    "SignatureMethod",
+    "Region",
+    "Token",
+    "RequestClient",
+    "clientRequestId",
+    "UserpollingWaitSeconds",
+    "Version",
+    "Language",
 }
 _INDEXED = re.compile(r"(?P<name>[A-Za-z][A-Za-z0-9]*)\.(?P<index>\d+)")
 _PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -60,9 +71,7 @@ class Params:
                 slot = indexed.setdefault(name, {})
                 index = int(match["index"])
                 if index in slot:
-                    raise errors.InvalidParameter(
-                        f"parameter {key} is given twice", parameter=key
-                    )
+                    raise errors.InvalidParameter(f"parameter {key} is given twice", parameter=key)
                 slot[index] = value
                 continue
             if not _PLAIN.fullmatch(key):

@@ -46,7 +46,9 @@ def verify(
     signature_method: str | None,
 ) -> bool:
     for candidate in host_variants(host):
-        expected = sign(secret_key, source_string(method, candidate, path, params), signature_method)
+        expected = sign(
+            secret_key, source_string(method, candidate, path, params), signature_method
+        )
         if hmac.compare_digest(expected, signature):
             return True
     return False

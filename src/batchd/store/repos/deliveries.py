@@ -16,8 +16,13 @@ from batchd.store.tables import deliveries, subscriptions, topic_messages, topic
 
 
 def hold_message(
-    conn: Connection, topic_pk: int, msg_id: MessageId, body: bytes, tags: Sequence[str],
-    routing_key: str, now_ms: int,
+    conn: Connection,
+    topic_pk: int,
+    msg_id: MessageId,
+    body: bytes,
+    tags: Sequence[str],
+    routing_key: str,
+    now_ms: int,
 ) -> int:
     """Store a published message for later deliveries; returns its key."""
     result = conn.execute(
@@ -181,7 +186,9 @@ def dead_letters(
         .join(topics, topics.c.pk == topic_messages.c.topic_pk)
         .where(*where)
     ).scalar_one()
-    rows = conn.execute(_joined().where(*where).order_by(deliveries.c.pk).offset(offset).limit(limit))
+    rows = conn.execute(
+        _joined().where(*where).order_by(deliveries.c.pk).offset(offset).limit(limit)
+    )
     return total, [_to_delivery(row) for row in rows]
 
 
@@ -217,8 +224,6 @@ def pending_by_subscription(conn: Connection, subscription_pk: int) -> int:
 
 def outcome_counts(conn: Connection) -> tuple[int, int]:
     """(pending, dead-lettered) deliveries across all accounts."""
-    rows = conn.execute(
-        select(deliveries.c.dead, func.count()).group_by(deliveries.c.dead)
-    ).all()
+    rows = conn.execute(select(deliveries.c.dead, func.count()).group_by(deliveries.c.dead)).all()
     counts = {bool(row[0]): int(row[1]) for row in rows}
     return counts.get(False, 0), counts.get(True, 0)

@@ -97,7 +97,9 @@ def insert_queue(
     return found
 
 
-def update_attributes(conn: Connection, queue: Queue, attributes: QueueAttributes, now_ms: int) -> None:
+def update_attributes(
+    conn: Connection, queue: Queue, attributes: QueueAttributes, now_ms: int
+) -> None:
     conn.execute(
         update(queues)
         .where(queues.c.pk == queue.pk)
@@ -124,7 +126,7 @@ def list_queues(
 
 
 def stored_count(conn: Connection, queue: Queue) -> int:
-    return conn.execute(select(queues.c.msg_num).where(queues.c.pk == queue.pk)).scalar_one()
+    return int(conn.execute(select(queues.c.msg_num).where(queues.c.pk == queue.pk)).scalar_one())
 
 
 def _adjust_count(conn: Connection, queue_pk: int, delta: int) -> None:
@@ -232,7 +234,9 @@ def receive(
     for row in picked:
         token = ids.new_receipt_token()
         first = row.first_dequeue_ms or now_ms
-        params.append({"b_pk": row.pk, "b_visible": next_visible, "b_first": first, "b_token": token})
+        params.append(
+            {"b_pk": row.pk, "b_visible": next_visible, "b_first": first, "b_token": token}
+        )
         received.append(
             ReceivedMessage(
                 msg_id=MessageId(row.msg_id),

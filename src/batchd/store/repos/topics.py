@@ -67,7 +67,11 @@ def count(conn: Connection, scope: Scope) -> int:
 
 
 def insert_topic(
-    conn: Connection, scope: Scope, name: str, max_msg_size: int, filter_type: FilterType,
+    conn: Connection,
+    scope: Scope,
+    name: str,
+    max_msg_size: int,
+    filter_type: FilterType,
     now_ms: int,
 ) -> Topic:
     conn.execute(
@@ -116,7 +120,9 @@ def list_topics(
 def pending_message_count(conn: Connection, topic: Topic) -> int:
     """Published messages still held for at least one delivery."""
     return conn.execute(
-        select(func.count()).select_from(topic_messages).where(topic_messages.c.topic_pk == topic.pk)
+        select(func.count())
+        .select_from(topic_messages)
+        .where(topic_messages.c.topic_pk == topic.pk)
     ).scalar_one()
 
 
@@ -143,9 +149,7 @@ def subscriptions_of(conn: Connection, topic: Topic) -> list[Subscription]:
 
 def count_subscriptions(conn: Connection, topic: Topic) -> int:
     return conn.execute(
-        select(func.count())
-        .select_from(subscriptions)
-        .where(subscriptions.c.topic_pk == topic.pk)
+        select(func.count()).select_from(subscriptions).where(subscriptions.c.topic_pk == topic.pk)
     ).scalar_one()
 
 
@@ -214,14 +218,8 @@ def list_subscriptions(
     where = [subscriptions.c.topic_pk == topic.pk]
     if search:
         where.append(subscriptions.c.name.contains(search, autoescape=True))
-    total = conn.execute(
-        select(func.count()).select_from(subscriptions).where(*where)
-    ).scalar_one()
+    total = conn.execute(select(func.count()).select_from(subscriptions).where(*where)).scalar_one()
     rows = conn.execute(
-        select(subscriptions)
-        .where(*where)
-        .order_by(subscriptions.c.pk)
-        .offset(offset)
-        .limit(limit)
+        select(subscriptions).where(*where).order_by(subscriptions.c.pk).offset(offset).limit(limit)
     ).all()
     return total, [_to_subscription(row) for row in rows]

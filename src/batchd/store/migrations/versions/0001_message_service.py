@@ -41,7 +41,9 @@ def upgrade() -> None:
         sa.Column("modified_ms", sa.BigInteger, nullable=False),
         sa.PrimaryKeyConstraint("pk", name="pk_queues"),
         sa.UniqueConstraint("queue_id", name="uq_queues_queue_id"),
-        sa.UniqueConstraint("account", "region", "name_key", name="uq_queues_account_region_name_key"),
+        sa.UniqueConstraint(
+            "account", "region", "name_key", name="uq_queues_account_region_name_key"
+        ),
     )
     op.create_table(
         "messages",
@@ -110,7 +112,10 @@ def upgrade() -> None:
         sa.Column("publish_ms", sa.BigInteger, nullable=False),
         sa.PrimaryKeyConstraint("pk", name="pk_topic_messages"),
         sa.ForeignKeyConstraint(
-            ["topic_pk"], ["topics.pk"], name="fk_topic_messages_topic_pk_topics", ondelete="CASCADE"
+            ["topic_pk"],
+            ["topics.pk"],
+            name="fk_topic_messages_topic_pk_topics",
+            ondelete="CASCADE",
         ),
     )
     op.create_table(
@@ -125,12 +130,16 @@ def upgrade() -> None:
         sa.Column("created_ms", sa.BigInteger, nullable=False),
         sa.PrimaryKeyConstraint("pk", name="pk_deliveries"),
         sa.ForeignKeyConstraint(
-            ["subscription_pk"], ["subscriptions.pk"],
-            name="fk_deliveries_subscription_pk_subscriptions", ondelete="CASCADE",
+            ["subscription_pk"],
+            ["subscriptions.pk"],
+            name="fk_deliveries_subscription_pk_subscriptions",
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["topic_message_pk"], ["topic_messages.pk"],
-            name="fk_deliveries_topic_message_pk_topic_messages", ondelete="CASCADE",
+            ["topic_message_pk"],
+            ["topic_messages.pk"],
+            name="fk_deliveries_topic_message_pk_topic_messages",
+            ondelete="CASCADE",
         ),
     )
     op.create_index("ix_deliveries_due", "deliveries", ["dead", "next_attempt_ms"])

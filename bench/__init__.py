@@ -1,0 +1,1 @@
+"""Benchmarks of batchd (not tests): each prints its figures."""
