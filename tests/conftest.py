@@ -17,7 +17,7 @@ from tests.support import CmqAccounts, RunningServer, server_in_thread
 PG_ADMIN_URL = os.environ.get(
     "BATCHD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-TEMPLATE = "batchd_test_template"
+TEMPLATE = f"batchd_template_{os.getpid()}"  # one per pytest process
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
