@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import defaultdict
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class Signal:
@@ -13,19 +17,28 @@ class Signal:
     def __init__(self) -> None:
         self.version = 0
         self.waiters = 0
-        self._event = asyncio.Event()
+        self._futures: set[asyncio.Future[None]] = set()
 
     def fire(self) -> None:
         self.version += 1
-        self._event.set()
-        self._event = asyncio.Event()
+        for waiter in self._futures:
+            _wake(waiter)
 
     async def wait(self, seen_version: int, seconds: float) -> None:
         """Return when the version differs from `seen_version`, or after `seconds`."""
         if self.version != seen_version or seconds <= 0:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), seconds)
+        # A bare future and a timer, rather than asyncio.wait_for, whose Python 3.11 version can
+        # swallow a cancellation that arrives as the wait ends.
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(seconds, _wake, waiter)
+        self._futures.add(waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._futures.discard(waiter)
 
 
 class Signals:

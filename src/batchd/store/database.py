@@ -100,6 +100,9 @@ class Database:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.commits = 0
         self.units = 0
+        # Reads run in threads that outlive a cancelled caller; stop() waits for them.
+        self._reads_in_flight = 0
+        self._reads_done = threading.Condition()
 
     @property
     def dialect(self) -> str:
@@ -116,6 +119,8 @@ class Database:
             self._jobs.put(_STOP)
             self._thread.join()
             self._thread = None
+        with self._reads_done:
+            self._reads_done.wait_for(lambda: self._reads_in_flight == 0, timeout=30)
         self.writer_engine.dispose()
         self.reader_engine.dispose()
 
@@ -139,8 +144,15 @@ class Database:
         return await asyncio.to_thread(self.read_sync, work)
 
     def read_sync(self, work: Callable[[Connection], T]) -> T:
-        with store_errors.driver_errors(), self.reader_engine.connect() as conn:
-            return work(conn)
+        with self._reads_done:
+            self._reads_in_flight += 1
+        try:
+            with store_errors.driver_errors(), self.reader_engine.connect() as conn:
+                return work(conn)
+        finally:
+            with self._reads_done:
+                self._reads_in_flight -= 1
+                self._reads_done.notify_all()
 
     # --- writer thread ------------------------------------------------------------------------
 
@@ -161,6 +173,13 @@ class Database:
                     stop_after = True
                     break
                 batch.append(item)  # type: ignore[arg-type]
+            # A unit whose caller went away before it started is dropped, never half-done;
+            # once running, its future can no longer be cancelled.
+            batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
+            if not batch:
+                if stop_after:
+                    break
+                continue
             if conn is None:
                 try:
                     conn = self.writer_engine.connect()

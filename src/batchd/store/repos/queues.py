@@ -182,7 +182,7 @@ def _visible_rows(conn: Connection, queue: Queue, now_ms: int, limit: int) -> li
                 messages.c.visible_ms <= now_ms,
                 messages.c.enqueue_ms > _retention_cutoff(queue, now_ms),
             )
-            .order_by(messages.c.visible_ms, messages.c.pk)
+            .order_by(messages.c.enqueue_ms, messages.c.pk)  # oldest enqueueTime first (§2.1)
             .limit(limit)
         ).all()
     )

@@ -208,8 +208,15 @@ def update_subscription(
 
 
 def delete_subscription(conn: Connection, subscription: Subscription) -> None:
+    """Remove a subscription, its deliveries, and the messages no other delivery still holds."""
     conn.execute(delete(deliveries).where(deliveries.c.subscription_pk == subscription.pk))
     conn.execute(delete(subscriptions).where(subscriptions.c.pk == subscription.pk))
+    still_held = select(deliveries.c.pk).where(deliveries.c.topic_message_pk == topic_messages.c.pk)
+    conn.execute(
+        delete(topic_messages).where(
+            topic_messages.c.topic_pk == subscription.topic_pk, ~still_held.exists()
+        )
+    )
 
 
 def list_subscriptions(
