@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
 from batchd.store import migrate
-from batchd.store.tables import metadata
+from batchd.store.schema import metadata
 
 
 def test_migrations_match_the_table_definitions(database_url: str) -> None:

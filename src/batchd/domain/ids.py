@@ -39,3 +39,33 @@ def new_message_id() -> MessageId:
 def new_receipt_token() -> str:
     """The unguessable half of a receipt handle."""
     return secrets.token_hex(8)
+
+
+JobId = NewType("JobId", str)
+EnvId = NewType("EnvId", str)
+NodeId = NewType("NodeId", str)
+
+
+def new_job_id() -> JobId:
+    return JobId(f"job-{random_suffix()}")
+
+
+def new_env_id() -> EnvId:
+    return EnvId(f"env-{random_suffix()}")
+
+
+def new_node_id() -> NodeId:
+    return NodeId(f"node-{random_suffix()}")
+
+
+def new_instance_id() -> str:
+    """The id of a node's machine (`ins-…`)."""
+    return f"ins-{random_suffix()}"
+
+
+def new_activity_id() -> str:
+    return f"act-{random_suffix()}"
+
+
+def new_task_template_id() -> str:
+    return f"task-tmpl-{random_suffix()}"

@@ -1,0 +1,8 @@
+"""The whole schema: every table module registered on one MetaData."""
+
+from __future__ import annotations
+
+from batchd.store import tables, tables_batch
+
+metadata = tables.metadata
+__all__ = ["metadata", "tables", "tables_batch"]
