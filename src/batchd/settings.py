@@ -16,6 +16,7 @@ CREDENTIALS_FILE = "credentials.json"
 CONFIG_FILE = "batchd.toml"
 DEFAULT_PORT = 8910
 DEFAULT_DATA_DIR = Path(".batchd")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class SettingsError(Exception):
@@ -106,6 +107,16 @@ def load(
     settings = Settings(**values)  # type: ignore[arg-type]
     if not 0 < settings.port < 65536:
         raise SettingsError(f"port {settings.port} is out of range: use --port 1-65535")
+    if settings.log_level.upper() not in LOG_LEVELS:
+        raise SettingsError(
+            f"log level {settings.log_level!r} (BATCHD_LOG_LEVEL) is unknown: "
+            f"use one of {', '.join(LOG_LEVELS)}"
+        )
+    if settings.database_url and "://" not in settings.database_url:
+        raise SettingsError(
+            f"database URL {settings.database_url!r} (BATCHD_DATABASE_URL) is not a URL: "
+            "use e.g. postgresql+psycopg://user@host/db, or leave it unset for SQLite"
+        )
     return _with_credentials(settings, create_credentials)
 
 
@@ -182,13 +193,17 @@ def load_client(
 ) -> ClientSettings:
     """Endpoint: flag > BATCHD_ENDPOINT > local port; key: environment > credentials file."""
     environ = os.environ if environ is None else environ
+    directory = data_dir or Path(environ.get("BATCHD_DATA_DIR", str(DEFAULT_DATA_DIR)))
     resolved = endpoint or environ.get("BATCHD_ENDPOINT")
     if not resolved:
-        port = environ.get("BATCHD_PORT", str(DEFAULT_PORT))
-        resolved = f"http://127.0.0.1:{port}"
-    directory = data_dir or Path(environ.get("BATCHD_DATA_DIR", str(DEFAULT_DATA_DIR)))
+        resolved = _local_endpoint(directory, environ)
     secret_id = environ.get("BATCHD_SECRET_ID", "")
     secret_key = environ.get("BATCHD_SECRET_KEY", "")
+    if bool(secret_id) != bool(secret_key):
+        raise SettingsError(
+            "set both BATCHD_SECRET_ID and BATCHD_SECRET_KEY, "
+            "or neither to use the credentials file"
+        )
     if secret_id and secret_key:
         credential = Credential(
             app_id=environ.get("BATCHD_APPID", DEFAULT_APP_ID),
@@ -205,3 +220,24 @@ def load_client(
             )
         credential = stored
     return ClientSettings(endpoint=resolved, credential=credential)
+
+
+def _local_endpoint(data_dir: Path, environ: Mapping[str, str]) -> str:
+    """The server `batchd serve` would start here: BATCHD_HOST/PORT > batchd.toml > default."""
+    from_file: dict[str, object] = {}
+    config_path = data_dir / CONFIG_FILE
+    if config_path.exists():
+        try:
+            from_file = tomllib.loads(config_path.read_text())
+        except tomllib.TOMLDecodeError as error:
+            raise SettingsError(f"{config_path} is not valid TOML: {error}") from None
+    port = _convert("port", environ.get("BATCHD_PORT", from_file.get("port", DEFAULT_PORT)))
+    assert isinstance(port, int)
+    if not 0 < port < 65536:
+        raise SettingsError(f"port {port} (BATCHD_PORT) is out of range: use 1-65535")
+    host = str(environ.get("BATCHD_HOST", from_file.get("host", "127.0.0.1")))
+    if host in ("", "0.0.0.0", "::"):  # listening everywhere: reach it on loopback
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -16,10 +17,18 @@ def test_healthz_answers_once_ready(server: RunningServer) -> None:
     assert response.json() == {"status": "ok"}
 
 
+def _sample(text: str, name: str, labels: str) -> float:
+    match = re.search(rf"^{re.escape(name)}\{{{re.escape(labels)}\}} (\S+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
 def test_metrics_count_requests_and_queue_depths(server: RunningServer, account: Any) -> None:
     from cmq.cmq_exception import CMQServerException
     from cmq.queue import Message, QueueMeta
 
+    sends = 'protocol="cmq",action="SendMessage",code="0"'
+    misses = 'protocol="cmq",action="GetQueueAttributes",code="4440"'
+    before = httpx.get(f"{server.base_url}/metrics").text
     account.get_queue("depth").create(QueueMeta())
     account.get_queue("depth").send_message(Message("a"))
     account.get_queue("depth").send_message(Message("b"))
@@ -28,9 +37,10 @@ def test_metrics_count_requests_and_queue_depths(server: RunningServer, account:
     response = httpx.get(f"{server.base_url}/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    text = response.text
-    assert 'batchd_requests_total{protocol="cmq",action="SendMessage",code="0"} 2' in text
-    assert 'batchd_requests_total{protocol="cmq",action="GetQueueAttributes",code="4440"} 1' in text
-    assert 'queue="depth"} 2' in text
-    assert 'batchd_push_deliveries_total{outcome="delivered"}' in text
-    assert 'batchd_push_deliveries{state="dead_lettered"} 0' in text
+    after = response.text
+    total = "batchd_requests_total"
+    assert _sample(after, total, sends) - _sample(before, total, sends) == 2
+    assert _sample(after, total, misses) - _sample(before, total, misses) == 1
+    assert 'queue="depth"} 2' in after
+    assert 'batchd_push_deliveries_total{outcome="delivered"}' in after
+    assert 'batchd_push_deliveries{state="dead_lettered"} 0' in after

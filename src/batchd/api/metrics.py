@@ -8,9 +8,10 @@ from collections.abc import Iterable
 
 class RequestMetrics:
     def __init__(self) -> None:
-        self.requests: Counter[tuple[str, str, int]] = Counter()
+        # code: CMQ's numeric code, or the Batch API's code string ("0" for success)
+        self.requests: Counter[tuple[str, str, int | str]] = Counter()
 
-    def count(self, protocol: str, action: str, code: int) -> None:
+    def count(self, protocol: str, action: str, code: int | str) -> None:
         self.requests[(protocol, action, code)] += 1
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from types import FrameType
 
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -13,6 +16,10 @@ from batchd.api.auth import Keyring, NonceCache
 from batchd.api.cmq.endpoint import PATH, CmqEndpoint
 from batchd.api.metrics import RequestMetrics
 from batchd.api.ops import Ops
+from batchd.api.tc3 import handlers
+from batchd.api.tc3.dispatch import METHODS as TC3_METHODS
+from batchd.api.tc3.dispatch import Tc3Endpoint
+from batchd.control.service import BatchService
 from batchd.mq.service import MessageService
 
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
@@ -23,28 +30,42 @@ def build(
     keyring: Keyring,
     region: str,
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
+    batch: BatchService | None = None,
 ) -> Starlette:
     metrics = RequestMetrics()
     cmq = CmqEndpoint(service, keyring, NonceCache(service.ctx.clock), metrics, region)
     ops = Ops(service, metrics)
+    routes = [
+        Route(PATH, cmq.handle, methods=ALL_METHODS),
+        Route("/healthz", ops.healthz, methods=["GET"]),
+        Route("/metrics", ops.metrics, methods=["GET"]),
+    ]
+    if batch is not None:
+        tc3 = Tc3Endpoint(keyring, handlers.build(batch), metrics, region, service.ctx.clock)
+        routes.append(Route("/", tc3.handle, methods=TC3_METHODS))
 
     @asynccontextmanager
     async def no_lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
 
-    return Starlette(
-        routes=[
-            Route(PATH, cmq.handle, methods=ALL_METHODS),
-            Route("/healthz", ops.healthz, methods=["GET"]),
-            Route("/metrics", ops.metrics, methods=["GET"]),
-        ],
-        lifespan=lifespan or no_lifespan,
-    )
+    return Starlette(routes=routes, lifespan=lifespan or no_lifespan)
 
 
-def serve(app: Starlette, host: str, port: int, log_level: str) -> None:
-    """Run until SIGTERM or SIGINT; uvicorn drains open requests and runs the lifespan exit."""
+def serve(
+    app: Starlette, host: str, port: int, log_level: str, on_exit: Callable[[], None]
+) -> None:
+    """Run until SIGTERM or SIGINT; uvicorn drains open requests and runs the lifespan exit.
+
+    `on_exit` runs on the event loop as soon as the stop is requested, before the drain, so that
+    long polls can answer at once instead of holding the stop for up to 30 s.
+    """
     import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            with contextlib.suppress(RuntimeError):  # no loop yet: nothing is polling
+                asyncio.get_running_loop().call_soon_threadsafe(on_exit)
+            super().handle_exit(sig, frame)
 
     config = uvicorn.Config(
         app,
@@ -59,7 +80,7 @@ def serve(app: Starlette, host: str, port: int, log_level: str) -> None:
     # uvicorn drains and shuts down on SIGTERM, then re-raises the signal with the handler that
     # was installed before it: make that a normal exit, so a clean stop reports status 0.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    uvicorn.Server(config).run()
+    Server(config).run()
 
 
 def _exit_cleanly(signum: int, _frame: object) -> None:

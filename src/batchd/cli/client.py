@@ -13,6 +13,7 @@ import httpx
 from batchd.api.cmq import signing
 
 PATH = "/v2/index.php"
+_NOT_CMQ = "is --endpoint the address of a batchd server?"
 
 
 class CmqError(Exception):
@@ -26,7 +27,11 @@ class CmqError(Exception):
 class CmqClient:
     def __init__(self, endpoint: str, secret_id: str, secret_key: str, timeout: float = 10.0):
         parsed = urllib.parse.urlsplit(endpoint.rstrip("/"))
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        try:
+            valid = parsed.port is not None or parsed.hostname is not None
+        except ValueError:  # a port that is not a number 0-65535
+            valid = False
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or not valid:
             raise ValueError(f"endpoint must look like http://127.0.0.1:8910, got {endpoint!r}")
         self.endpoint = endpoint.rstrip("/")
         self._host = parsed.netloc
@@ -59,8 +64,17 @@ class CmqClient:
             timeout=self._http.timeout.read + wait_seconds if self._http.timeout.read else None,
         )
         if response.status_code != 200:
-            raise CmqError(-1, f"HTTP {response.status_code} from {self.endpoint}", {})
-        data: dict[str, Any] = json.loads(response.text)
+            raise CmqError(
+                -1, f"HTTP {response.status_code} from {self.endpoint}{PATH}: {_NOT_CMQ}", {}
+            )
+        try:
+            data: dict[str, Any] = json.loads(response.text)
+        except ValueError:
+            raise CmqError(
+                -1, f"{self.endpoint}{PATH} answered with no JSON: {_NOT_CMQ}", {}
+            ) from None
+        if not isinstance(data, dict):
+            raise CmqError(-1, f"{self.endpoint}{PATH} answered {data!r}: {_NOT_CMQ}", {})
         if data.get("code", 0) != 0:
             raise CmqError(int(data["code"]), str(data.get("message", "")), data)
         return data

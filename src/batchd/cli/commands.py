@@ -2,27 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import signal
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import httpx
 import typer
+from rich.text import Text
 
 from batchd import settings as settings_module
 from batchd.cli.client import CmqClient, CmqError
-from batchd.cli.output import Format, decode_body, emit, err, out
+from batchd.cli.output import Format, compact, decode_body, emit, emit_line, err, fail, out
 
 EndpointOpt = Annotated[
     str | None,
-    typer.Option("--endpoint", help="Server URL (BATCHD_ENDPOINT). Default: http://127.0.0.1:8910"),
+    typer.Option(
+        "--endpoint",
+        help="Server URL (BATCHD_ENDPOINT). Default: http://127.0.0.1:<BATCHD_PORT or 8910>",
+    ),
 ]
 DataDirOpt = Annotated[
     Path | None,
-    typer.Option("--data-dir", help="Where the credentials file is (BATCHD_DATA_DIR)."),
+    typer.Option(
+        "--data-dir",
+        help="Data directory of the server, where `batchd serve` wrote credentials.json "
+        "(BATCHD_DATA_DIR). Default: ./.batchd. Not needed with BATCHD_SECRET_ID and "
+        "BATCHD_SECRET_KEY",
+    ),
 ]
-OutputOpt = Annotated[Format, typer.Option("--output", "-o", help="table or json")]
+OutputOpt = Annotated[
+    Format,
+    typer.Option("--output", "-o", help="table (for people) or json (for scripts)"),
+]
+QueueArg = Annotated[str, typer.Argument(help="Queue name", show_default=False)]
+TopicArg = Annotated[str, typer.Argument(help="Topic name", show_default=False)]
+SubscriptionArg = Annotated[str, typer.Argument(help="Subscription name", show_default=False)]
 
 
 @contextmanager
@@ -33,17 +50,17 @@ def _client(endpoint: str | None, data_dir: Path | None) -> Iterator[CmqClient]:
             config.endpoint, config.credential.secret_id, config.credential.secret_key
         )
     except (settings_module.SettingsError, ValueError) as error:
-        err.print(f"[red]batchd: {error}[/red]")
+        fail(str(error))
         raise typer.Exit(2) from None
     try:
         yield client
     except CmqError as error:
-        err.print(f"[red]batchd: {error.message} (code {error.code})[/red]")
+        fail(error.message if error.code == -1 else f"{error.message} (code {error.code})")
         raise typer.Exit(1) from None
     except httpx.HTTPError as error:
-        err.print(
-            f"[red]batchd: cannot reach {client.endpoint}: {error}. "
-            "Is `batchd serve` running? Use --endpoint to point elsewhere.[/red]"
+        fail(
+            f"cannot reach {client.endpoint}: {str(error) or type(error).__name__}. "
+            "Is `batchd serve` running? Use --endpoint (or BATCHD_ENDPOINT) to point elsewhere."
         )
         raise typer.Exit(1) from None
     finally:
@@ -80,7 +97,7 @@ def register(app: typer.Typer) -> None:
 
 @queue_app.command("create")
 def queue_create(
-    name: str,
+    name: QueueArg,
     visibility_timeout: Annotated[
         int | None, typer.Option(help="Seconds hidden after receive")
     ] = None,
@@ -126,7 +143,7 @@ def queue_list(
 
 @queue_app.command("show")
 def queue_show(
-    name: str,
+    name: QueueArg,
     endpoint: EndpointOpt = None,
     data_dir: DataDirOpt = None,
     output: OutputOpt = Format.TABLE,
@@ -143,7 +160,7 @@ def queue_show(
 
 
 @queue_app.command("delete")
-def queue_delete(name: str, endpoint: EndpointOpt = None, data_dir: DataDirOpt = None) -> None:
+def queue_delete(name: QueueArg, endpoint: EndpointOpt = None, data_dir: DataDirOpt = None) -> None:
     """Delete a queue and its messages."""
     with _client(endpoint, data_dir) as client:
         client.call("DeleteQueue", {"queueName": name})
@@ -152,7 +169,7 @@ def queue_delete(name: str, endpoint: EndpointOpt = None, data_dir: DataDirOpt =
 
 @queue_app.command("send")
 def queue_send(
-    name: str,
+    name: QueueArg,
     bodies: Annotated[list[str], typer.Argument(help="One or more message bodies (≤ 16)")],
     delay: Annotated[int, typer.Option(help="Seconds before the messages become visible")] = 0,
     endpoint: EndpointOpt = None,
@@ -179,15 +196,134 @@ def _shown(message: dict[str, Any], decode: bool) -> dict[str, Any]:
     return shown
 
 
+class _Stop(Exception):
+    """SIGINT or SIGTERM arrived while nothing was in hand: leave at once."""
+
+
+class _Stopper:
+    """Ctrl-C / SIGTERM end `receive --follow` cleanly.
+
+    While a long poll is waiting, a signal interrupts it at once; while received messages
+    are being shown and deleted, it only asks the loop to stop after that batch, so that
+    nothing shown is left undeleted.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._interruptible = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Stopper:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, _signum: int, _frame: FrameType | None) -> None:
+        self.requested = True
+        if self._interruptible:
+            raise _Stop
+
+    @contextmanager
+    def interruptible(self) -> Iterator[None]:
+        if self.requested:
+            raise _Stop
+        self._interruptible = True
+        try:
+            yield
+        finally:
+            self._interruptible = False
+
+
+@contextmanager
+def _status(text: str, *, spinner: bool, line: bool) -> Iterator[Callable[[str], None]]:
+    """While waiting: a `spinner` on stderr if it is a terminal, else `text` once as a `line`."""
+    if err.is_terminal and spinner:
+        with err.status(text) as status:
+            yield status.update
+        return
+    if line and not err.is_terminal:
+        err.print(text, markup=False, highlight=False)
+    yield lambda _text: None
+
+
+def _receive(client: CmqClient, name: str, count: int, wait: int) -> list[dict[str, Any]]:
+    """Up to `count` messages, waiting up to `wait` seconds; [] when there is none."""
+    try:
+        data = client.call(
+            "BatchReceiveMessage",
+            {"queueName": name, "numOfMsg": count, "pollingWaitSeconds": wait},
+            wait_seconds=wait,
+        )
+    except CmqError as error:
+        if error.code != 7000:  # 7000: no message
+            raise
+        return []
+    messages: list[dict[str, Any]] = data["msgInfoList"]
+    return messages
+
+
+def _delete(client: CmqClient, name: str, messages: list[dict[str, Any]]) -> None:
+    params: dict[str, Any] = {"queueName": name}
+    params.update(
+        {f"receiptHandle.{i}": m["receiptHandle"] for i, m in enumerate(messages, start=1)}
+    )
+    client.call("BatchDeleteMessage", params)
+
+
+def _follow(
+    client: CmqClient, name: str, count: int, wait: int, decode: bool, output: Format
+) -> None:
+    client.call("GetQueueAttributes", {"queueName": name})  # a wrong name fails before waiting
+    received = 0
+    waiting = f"waiting for messages on queue {name} (Ctrl-C to stop)"
+    with _Stopper() as stopper, _status(waiting, spinner=True, line=True) as update:
+        while not stopper.requested:
+            try:
+                with stopper.interruptible():
+                    messages = _receive(client, name, count, wait)
+            except _Stop:
+                break
+            # (a closed stdout, e.g. `| head -n 1`, makes rich exit 1: the batch is not deleted)
+            for message in messages:
+                shown = _shown(message, decode)
+                if output is Format.JSON:
+                    emit_line(shown)
+                else:
+                    line = Text.assemble((message["msgId"], "bold"), " ", compact(shown["msgBody"]))
+                    out.print(line, soft_wrap=True)
+            if messages:
+                _delete(client, name, messages)
+                received += len(messages)
+                update(f"{received} received and deleted; {waiting}")
+    err.print(f"stopped: {received} messages received and deleted")
+
+
 @queue_app.command("receive")
 def queue_receive(
-    name: str,
-    count: Annotated[int, typer.Option("--count", "-n", help="Messages per call (1-16)")] = 1,
-    wait: Annotated[int, typer.Option(help="Long-poll seconds (0-30)")] = 0,
+    name: QueueArg,
+    count: Annotated[
+        int, typer.Option("--count", "-n", help="Most messages per request (1-16)")
+    ] = 1,
+    wait: Annotated[
+        int,
+        typer.Option(help="Long poll: seconds to wait for a message (0-30; --follow: 30 when 0)"),
+    ] = 0,
     follow: Annotated[
-        bool, typer.Option("--follow", "-f", help="Keep receiving and deleting until Ctrl-C")
+        bool,
+        typer.Option(
+            "--follow",
+            "-f",
+            help="Keep receiving; print each message as it arrives, then delete it. "
+            "Stop with Ctrl-C or SIGTERM. With -o json: one JSON object per line",
+        ),
     ] = False,
-    delete: Annotated[bool, typer.Option(help="Delete each message once shown")] = False,
+    delete: Annotated[
+        bool, typer.Option(help="Delete the messages received (--follow always does)")
+    ] = False,
     decode: Annotated[
         bool, typer.Option(help="Show a Base64 JSON body (batchd events) as JSON")
     ] = False,
@@ -195,53 +331,31 @@ def queue_receive(
     data_dir: DataDirOpt = None,
     output: OutputOpt = Format.TABLE,
 ) -> None:
-    """Receive messages; with --follow, stream and delete them as they arrive."""
+    """Receive messages (they stay hidden for the queue's visibility timeout unless deleted).
+
+    With --follow, stream them and delete each after showing it.
+    """
     with _client(endpoint, data_dir) as client:
-        wait_seconds = 30 if follow and wait == 0 else wait
-        try:
-            while True:
-                try:
-                    data = client.call(
-                        "BatchReceiveMessage",
-                        {"queueName": name, "numOfMsg": count, "pollingWaitSeconds": wait_seconds},
-                        wait_seconds=wait_seconds,
-                    )
-                    messages = data["msgInfoList"]
-                except CmqError as error:
-                    if error.code != 7000:
-                        raise
-                    messages = []
-                    if not follow:
-                        err.print("no message")
-                        return
-                for message in messages:
-                    if output is Format.JSON and follow:
-                        out.print_json(data=_shown(message, decode))
-                    elif follow:
-                        body = _shown(message, decode)["msgBody"]
-                        out.print(f"[bold]{message['msgId']}[/bold]", body)
-                if messages and (delete or follow):
-                    params: dict[str, Any] = {"queueName": name}
-                    params.update(
-                        {
-                            f"receiptHandle.{i}": m["receiptHandle"]
-                            for i, m in enumerate(messages, start=1)
-                        }
-                    )
-                    client.call("BatchDeleteMessage", params)
-                if not follow:
-                    emit(
-                        [_shown(m, decode) for m in messages],
-                        output,
-                        ["msgId", "msgBody", "dequeueCount", "receiptHandle"],
-                    )
-                    return
-        except KeyboardInterrupt:
-            err.print("stopped")
+        if follow:
+            _follow(client, name, count, wait or 30, decode, output)
+            return
+        waiting = f"waiting up to {wait} s for messages on queue {name}"
+        with _status(waiting, spinner=wait > 0, line=False):
+            messages = _receive(client, name, count, wait)
+        if messages and delete:
+            _delete(client, name, messages)
+        if not messages and output is Format.TABLE:
+            err.print("no message")
+            return
+        emit(
+            [_shown(m, decode) for m in messages],
+            output,
+            ["msgId", "msgBody", "dequeueCount", "receiptHandle"],
+        )
 
 
 @queue_app.command("purge")
-def queue_purge(name: str, endpoint: EndpointOpt = None, data_dir: DataDirOpt = None) -> None:
+def queue_purge(name: QueueArg, endpoint: EndpointOpt = None, data_dir: DataDirOpt = None) -> None:
     """Delete every message of a queue."""
     with _client(endpoint, data_dir) as client:
         client.call("PurgeQueue", {"queueName": name})
@@ -253,7 +367,7 @@ def queue_purge(name: str, endpoint: EndpointOpt = None, data_dir: DataDirOpt = 
 
 @topic_app.command("create")
 def topic_create(
-    name: str,
+    name: TopicArg,
     filter_type: Annotated[int, typer.Option(help="1: tags, 2: routing keys")] = 1,
     max_msg_size: Annotated[int, typer.Option(help="Largest body in bytes")] = 65536,
     endpoint: EndpointOpt = None,
@@ -284,7 +398,7 @@ def topic_list(
 
 @topic_app.command("show")
 def topic_show(
-    name: str,
+    name: TopicArg,
     endpoint: EndpointOpt = None,
     data_dir: DataDirOpt = None,
     output: OutputOpt = Format.TABLE,
@@ -301,7 +415,7 @@ def topic_show(
 
 
 @topic_app.command("delete")
-def topic_delete(name: str, endpoint: EndpointOpt = None, data_dir: DataDirOpt = None) -> None:
+def topic_delete(name: TopicArg, endpoint: EndpointOpt = None, data_dir: DataDirOpt = None) -> None:
     """Delete a topic (it must have no subscriptions)."""
     with _client(endpoint, data_dir) as client:
         client.call("DeleteTopic", {"topicName": name})
@@ -310,7 +424,7 @@ def topic_delete(name: str, endpoint: EndpointOpt = None, data_dir: DataDirOpt =
 
 @topic_app.command("publish")
 def topic_publish(
-    name: str,
+    name: TopicArg,
     bodies: Annotated[list[str], typer.Argument(help="One or more message bodies (≤ 16)")],
     tag: Annotated[list[str] | None, typer.Option(help="Message tag (repeatable, ≤ 5)")] = None,
     routing_key: Annotated[str, typer.Option(help="Routing key (filterType 2 topics)")] = "",
@@ -335,8 +449,8 @@ def topic_publish(
 
 @subscription_app.command("create")
 def subscription_create(
-    topic: str,
-    name: str,
+    topic: TopicArg,
+    name: SubscriptionArg,
     endpoint_target: Annotated[
         str, typer.Option("--to", help="Queue name, or http(s):// URL to push to")
     ],
@@ -371,7 +485,7 @@ def subscription_create(
 
 @subscription_app.command("list")
 def subscription_list(
-    topic: str,
+    topic: TopicArg,
     endpoint: EndpointOpt = None,
     data_dir: DataDirOpt = None,
     output: OutputOpt = Format.TABLE,
@@ -384,7 +498,10 @@ def subscription_list(
 
 @subscription_app.command("delete")
 def subscription_delete(
-    topic: str, name: str, endpoint: EndpointOpt = None, data_dir: DataDirOpt = None
+    topic: TopicArg,
+    name: SubscriptionArg,
+    endpoint: EndpointOpt = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Remove a subscription (its pending deliveries are dropped)."""
     with _client(endpoint, data_dir) as client:

@@ -2,43 +2,82 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from batchd import settings as settings_module
-from batchd.cli import commands
-from batchd.settings import DEFAULT_PORT, Settings
+from batchd.cli import batch_commands, commands
+from batchd.settings import DEFAULT_DATA_DIR, DEFAULT_PORT, Settings
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
+
+
+def _without_password(url: str) -> str:
+    """A database URL fit to print: `scheme://user:***@host/db`."""
+    return re.sub(r"^([\w+.-]+://[^:/@]*):[^@]*@", r"\1:***@", url)
+
+
+def _credentials_source(settings: Settings) -> str:
+    try:
+        stored = settings_module.read_credentials(settings.credentials_path)
+    except settings_module.SettingsError:
+        stored = None
+    if stored is not None and stored.secret_id == settings.secret_id:
+        return str(settings.credentials_path.resolve())
+    return "from BATCHD_SECRET_ID / BATCHD_SECRET_KEY"
 
 
 def announce(settings: Settings) -> None:
     """What a user needs right after `batchd serve` starts."""
-    base = f"http://{settings.host}:{settings.port}"
-    console.print(f"[bold]batchd[/bold] serving on {base}")
-    if settings.credentials_path.exists():
-        console.print(f"  credentials : {settings.credentials_path.resolve()}")
-    else:
-        console.print("  credentials : from BATCHD_SECRET_ID / BATCHD_SECRET_KEY")
-    console.print(f"  database    : {settings.effective_database_url}")
-    console.print(f"  CMQ API     : {base}/v2/index.php")
-    console.print(f"  Batch API   : {base}/ (reserved)")
-    console.print(f"  health      : {base}/healthz   metrics: {base}/metrics")
-    console.print("  try:")
-    console.print("    batchd queue create demo")
-    console.print("    batchd queue send demo 'hello'")
-    console.print("    batchd queue receive demo --wait 5")
+    host = settings.host
+    if host in ("", "0.0.0.0", "::"):  # listening everywhere: clients here use loopback
+        host = "127.0.0.1"
+    base = f"http://{f'[{host}]' if ':' in host else host}:{settings.port}"
+    credentials = _credentials_source(settings)
+    lines = [
+        f"[bold]batchd[/bold] serving on {escape(base)}"
+        + (f" (listening on {escape(settings.host)})" if host != settings.host else ""),
+        f"  credentials : {escape(credentials)}",
+        f"  database    : {escape(_without_password(settings.effective_database_url))}",
+        f"  CMQ API     : {escape(base)}/v2/index.php",
+        f"  Batch API   : {escape(base)}/",
+        f"  health      : {escape(base)}/healthz   metrics: {escape(base)}/metrics",
+        "  try:",
+    ]
+    # What the client commands need to find this server and its key, when not the defaults.
+    exports = []
+    if base != f"http://127.0.0.1:{DEFAULT_PORT}":
+        exports.append(f"BATCHD_ENDPOINT={base}")
+    from_file = not credentials.startswith("from ")
+    if from_file and settings.data_dir.resolve() != DEFAULT_DATA_DIR.resolve():
+        exports.append(f"BATCHD_DATA_DIR={shlex.quote(str(settings.data_dir.resolve()))}")
+    if exports:
+        lines.append(f"    export {escape(' '.join(exports))}")
+    if not from_file:
+        lines.append("    export BATCHD_SECRET_ID=... BATCHD_SECRET_KEY=...  # the same as here")
+    lines += [
+        "    batchd queue create demo",
+        "    batchd queue send demo 'hello'",
+        "    batchd queue receive demo --wait 5",
+    ]
+    for line in lines:
+        console.print(line, highlight=False)
 
 
 def build(serve: Callable[[Settings], None]) -> typer.Typer:
     """The typer application; `serve` is supplied by the composition root."""
     app = typer.Typer(
         name="batchd",
-        help="Self-hosted batch computing with a CMQ-compatible message service.",
+        help="Self-hosted batch computing with a CMQ-compatible message service.\n\n"
+        "Start the server with `batchd serve`; the other commands talk to it "
+        "(see --endpoint and --data-dir of each).",
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         add_completion=False,
@@ -69,7 +108,10 @@ def build(serve: Callable[[Settings], None]) -> typer.Typer:
             str | None, typer.Option(help="Log level (BATCHD_LOG_LEVEL). Default: INFO")
         ] = None,
     ) -> None:
-        """Start the batchd server."""
+        """Start the batchd server in the foreground; Ctrl-C or SIGTERM stops it.
+
+        Without BATCHD_SECRET_ID/_KEY, it creates <data dir>/credentials.json (0600) for the CLI.
+        """
         try:
             settings = settings_module.load(
                 {
@@ -83,9 +125,15 @@ def build(serve: Callable[[Settings], None]) -> typer.Typer:
                 create_credentials=True,
             )
         except settings_module.SettingsError as error:
-            console.print(f"[red]batchd: {error}[/red]")
+            console.print(f"[red]batchd: {escape(str(error))}[/red]")
+            raise typer.Exit(2) from None
+        except OSError as error:  # e.g. the data directory cannot be created
+            console.print(
+                f"[red]batchd: cannot write the credentials file: {escape(str(error))}[/red]"
+            )
             raise typer.Exit(2) from None
         serve(settings)
 
     commands.register(app)
+    batch_commands.register(app)
     return app

@@ -10,10 +10,13 @@ from enum import StrEnum
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 out = Console()
-err = Console(stderr=True)
+# soft_wrap: a message stays one line (terminals wrap it; pipes and logs get it whole)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class Format(StrEnum):
@@ -33,10 +36,26 @@ def emit(data: Any, fmt: Format, columns: Sequence[str] | None = None, title: st
     keys = list(columns or rows[0].keys())
     table = Table(title=title or None)
     for key in keys:
-        table.add_column(key)
+        table.add_column(key, overflow="fold")  # ids must stay whole, never end in "…"
     for row in rows:
-        table.add_row(*[_cell(row.get(key)) for key in keys])
+        # Text, not str: a body such as "[/x]" is data, not rich markup
+        table.add_row(*[Text(_cell(row.get(key))) for key in keys])
     out.print(table)
+
+
+def emit_line(data: Any) -> None:
+    """One compact JSON document on one line (JSON Lines), for streams such as --follow."""
+    out.out(json.dumps(data, ensure_ascii=False), highlight=False)
+
+
+def fail(message: str) -> None:
+    """An error for people on stderr: red, one line, never interpreted as rich markup."""
+    err.print(f"[red]batchd: {escape(message)}[/red]")
+
+
+def compact(value: Any) -> str:
+    """A value as one line: strings unchanged, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _cell(value: Any) -> str:

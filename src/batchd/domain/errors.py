@@ -15,7 +15,8 @@ BatchdError
 │   ├── ParameterNotConsecutive
 │   ├── ParameterTypeError
 │   ├── UnsupportedMethod
-│   └── MalformedBody
+│   ├── MalformedBody
+│   └── MalformedParameterName
 ├── InvalidParameterValue         a parameter has a value outside its rules
 │   ├── InvalidQueueName, InvalidTopicName, InvalidSubscriptionName
 │   ├── EmptyMessageBody, DelayOutOfRange, BatchSizeOutOfRange, MalformedReceiptHandle
@@ -41,9 +42,14 @@ from __future__ import annotations
 
 
 class BatchdError(Exception):
-    """Base of every error batchd reports to a caller."""
+    """Base of every error batchd reports to a caller.
+
+    `tc3_code` names a specific Batch API error code (`ResourceNotFound.Job`) where the class
+    alone is too coarse; empty means "use the class's code". Set it per class or pass `code=`.
+    """
 
     default_message = "request failed"
+    tc3_code: str = ""
 
     def __init__(
         self,
@@ -51,9 +57,12 @@ class BatchdError(Exception):
         *,
         parameter: str | None = None,
         resource: str | None = None,
+        code: str | None = None,
     ) -> None:
         self.parameter = parameter
         self.resource = resource
+        if code:
+            self.tc3_code = code
         super().__init__(message or self.default_message)
 
     @property
@@ -125,6 +134,10 @@ class UnsupportedMethod(InvalidParameter):
 
 class MalformedBody(InvalidParameter):
     default_message = "the request body cannot be parsed or is larger than 1 MB"
+
+
+class MalformedParameterName(InvalidParameter):
+    default_message = "parameter names are letters and digits, lists are name.n"
 
 
 # --- bad values ------------------------------------------------------------------------------

@@ -28,11 +28,10 @@ def send_in(
 ) -> list[MessageId]:
     """Store messages in `queue` within the caller's transaction and wake its receivers."""
     now_ms = ctx.now_ms()
-    limit = queue.attributes.max_msg_heap_num
-    if repo.stored_count(tx.conn, queue) + len(bodies) > limit:
+    if not repo.reserve(tx.conn, queue, len(bodies)):
         # Expired messages may still be counted: drop them before refusing.
         repo.purge_expired(tx.conn, queue, now_ms)
-        if repo.stored_count(tx.conn, queue) + len(bodies) > limit:
+        if not repo.reserve(tx.conn, queue, len(bodies)):
             raise errors.QueueFull(resource=queue.name)
     msg_ids = repo.insert_messages(tx.conn, queue, bodies, now_ms, delay_seconds * 1000)
     if delay_seconds == 0:
@@ -118,7 +117,16 @@ class QueueService:
         def work(tx: Tx) -> tuple[Queue, list[ReceivedMessage], int | None]:
             now_ms = ctx.now_ms()
             queue = require(tx.conn, scope, name)
-            received = repo.receive(tx.conn, scope, queue, count, now_ms)
+            received = repo.receive(
+                tx.conn,
+                scope,
+                queue,
+                count,
+                now_ms,
+                on_dead_letter=lambda dead: tx.after_commit(
+                    lambda: ctx.signals.queue_changed(dead.pk)
+                ),
+            )
             wake_ms = None if received else repo.next_visible_ms(tx.conn, queue, now_ms)
             return queue, received, wake_ms
 
@@ -137,7 +145,7 @@ class QueueService:
             while True:
                 seen = signal.version
                 remaining = deadline - loop.time()
-                if remaining <= 0:
+                if remaining <= 0 or ctx.signals.closing:
                     return []
                 if wake_ms is not None:
                     remaining = min(remaining, max(0.0, wake_ms / 1000 - ctx.clock()) + 0.001)
@@ -156,7 +164,7 @@ class QueueService:
         def work(tx: Tx) -> list[str]:
             queue = require(tx.conn, scope, name)
             now_ms = ctx.now_ms()
-            return [h for h in handles if not repo.delete_message(tx.conn, queue, h, now_ms)]
+            return repo.delete_messages(tx.conn, queue, handles, now_ms)
 
         return await ctx.db.write(work)
 

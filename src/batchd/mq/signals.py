@@ -47,6 +47,13 @@ class Signals:
     def __init__(self) -> None:
         self._queues: defaultdict[int, Signal] = defaultdict(Signal)
         self.push = Signal()
+        self.closing = False
+
+    def close(self) -> None:
+        """The server is stopping: wake every long poll so that it answers now."""
+        self.closing = True
+        for signal in list(self._queues.values()):
+            signal.fire()
 
     def queue(self, queue_pk: int) -> Signal:
         return self._queues[queue_pk]

@@ -56,6 +56,14 @@ class _Job:
 _STOP = object()
 
 
+class _UnitFailed(Exception):
+    """A unit of work raised `error`: its group must be redone with savepoints."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
@@ -196,17 +204,27 @@ class Database:
             conn.close()
 
     def _commit_group(self, conn: Connection, batch: list[_Job]) -> bool:
-        """Run and commit one group; False when the connection must be replaced."""
+        """Run and commit one group; False when the connection must be replaced.
+
+        Units run back to back in one transaction. Only when one of them fails is the group
+        rolled back and run again with a savepoint around each unit, so that the failing unit
+        is undone alone: savepoints cost two statements per unit, and failures are rare.
+        """
         try:
-            with conn.begin():
+            try:
+                with conn.begin():
+                    for job in batch:
+                        job.result, job.callbacks = self._run_unit(conn, job)
+            except _UnitFailed:
                 for job in batch:
-                    tx = Tx(conn)
-                    try:
-                        with conn.begin_nested():
-                            job.result = job.work(tx)
-                        job.callbacks = tx._after_commit
-                    except Exception as error:
-                        job.error = _translated(error)
+                    job.result, job.error, job.callbacks = None, None, []
+                with conn.begin():
+                    for job in batch:
+                        try:
+                            with conn.begin_nested():
+                                job.result, job.callbacks = self._run_unit(conn, job)
+                        except _UnitFailed as failed:
+                            job.error = failed.error
             self.commits += 1
             self.units += len(batch)
             return True
@@ -214,6 +232,15 @@ class Database:
             log.warning("group commit failed", exc_info=True, extra={"event": "commit_failed"})
             self._fail_all(batch, error)
             return False
+
+    @staticmethod
+    def _run_unit(conn: Connection, job: _Job) -> tuple[Any, list[Callable[[], None]]]:
+        tx = Tx(conn)
+        try:
+            result = job.work(tx)
+        except Exception as error:
+            raise _UnitFailed(_translated(error)) from error
+        return result, tx._after_commit
 
     @staticmethod
     def _fail_all(batch: list[_Job], error: Exception) -> None:

@@ -67,7 +67,7 @@ messages = Table(
     Column("first_dequeue_ms", BigInteger, nullable=False, default=0),
     Column("receipt_token", String(32), nullable=True),
     Column("deleted_ms", BigInteger, nullable=True),  # set: deleted but kept for rewind
-    Index("ix_messages_queue_visible", "queue_pk", "deleted_ms", "visible_ms", "pk"),
+    Index("ix_messages_queue_order", "queue_pk", "deleted_ms", "enqueue_ms", "pk"),
 )
 
 topics = Table(

@@ -150,6 +150,7 @@ instances = Table(
     Column("end_ms", BigInteger, nullable=True),
     Column("stdout_tail", LargeBinary, nullable=False),
     Column("stderr_tail", LargeBinary, nullable=False),
+    Column("terminate_requested", Boolean, nullable=False),  # TerminateTaskInstance, not yet done
     UniqueConstraint("task_pk", "idx"),
     Index("ix_instances_job_state", "job_pk", "state"),
 )

@@ -27,6 +27,7 @@ DEAD_LETTER = ("deadLetterQueueName", "policy", "maxReceiveCount", "maxTimeToLiv
 WIRE_NAMES = {domain: wire for wire, domain in QUEUE_ATTRIBUTES.items()}
 MAX_LIST_LIMIT = 50
 MAX_BATCH_BYTES = 1024 * 1024
+MAX_OFFSET = 2**31 - 1  # larger values overflow the databases' integer columns
 
 
 @dataclass(slots=True)
@@ -92,11 +93,14 @@ def _queue_changes(p: Params) -> dict[str, object]:
 def _paging(p: Params, max_limit: int, max_offset: int | None = None) -> tuple[str, int, int]:
     offset = p.integer("offset", 0)
     limit = p.integer("limit", 20)
-    if offset < 0 or (max_offset is not None and offset > max_offset):
+    if not 0 <= offset <= (MAX_OFFSET if max_offset is None else max_offset):
         raise errors.InvalidParameterValue(parameter="offset")
     if not 0 <= limit <= max_limit:
         raise errors.InvalidParameterValue(f"allowed 0-{max_limit}", parameter="limit")
-    return p.text("searchWord", ""), offset, limit
+    search = p.text("searchWord", "")
+    if len(search) > 64:  # longer than any name; SQLite refuses LIKE patterns over 50 000 bytes
+        raise errors.InvalidParameterValue("at most 64 characters", parameter="searchWord")
+    return search, offset, limit
 
 
 def _message_fields(message: ReceivedMessage) -> dict[str, Any]:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+import re
 import urllib.parse
 import uuid
+from collections.abc import Awaitable
 from typing import Any
 
 from starlette.requests import Request
@@ -25,6 +29,7 @@ log = logging.getLogger(__name__)
 
 PATH = "/v2/index.php"
 MAX_REQUEST_BYTES = 1024 * 1024
+_REGION = re.compile(r"[A-Za-z0-9_-]{1,64}")  # e.g. ap-guangzhou; stored in 64-character columns
 
 
 class CmqEndpoint:
@@ -56,7 +61,12 @@ class CmqEndpoint:
                     raise errors.MissingParameter(parameter="Action")
                 raise errors.UnknownAction(parameter=action_name)
             params = Params.parse(pairs, action.spec)
-            reply = await action.handler(self._service, scope, params)
+            if action_name in LONG_POLLING:
+                reply = await _unless_disconnected(
+                    request, action.handler(self._service, scope, params)
+                )
+            else:
+                reply = await action.handler(self._service, scope, params)
         except errors.BatchdError as error:
             parameter = WIRE_NAMES.get(error.parameter or "", error.parameter)
             code, message = cmq_errors.render(error, parameter)
@@ -91,7 +101,7 @@ class CmqEndpoint:
             return _parse(query, "query")
         if request.method != "POST":
             raise errors.UnsupportedMethod(parameter=request.method)
-        if "application/json" in request.headers.get("content-type", ""):
+        if "application/json" in request.headers.get("content-type", "").lower():
             raise errors.MalformedBody(parameter="body")
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
@@ -129,13 +139,44 @@ class CmqEndpoint:
             request.method,
             host,
             request.url.path,
-            pairs,
+            [(key, value) for key, value in pairs if canonical(key, ("Signature",)) is None],
             common["Signature"],
             common.get("SignatureMethod"),
         ):
             raise errors.SignatureMismatch(parameter="Signature")
         self._nonces.remember(common["SecretId"], common["Nonce"], common["Timestamp"])
-        return Scope(credential.app_id, common.get("Region") or self._region)
+        region = common.get("Region") or self._region
+        if not _REGION.fullmatch(region):
+            raise errors.InvalidParameterValue(parameter="Region")
+        return Scope(credential.app_id, region)
+
+
+LONG_POLLING = frozenset({"ReceiveMessage", "BatchReceiveMessage"})
+
+
+async def _unless_disconnected(request: Request, call: Awaitable[Reply]) -> Reply:
+    """Run a long poll, abandoning it when the client goes away: a receive nobody waits for
+    any more would hide a message for a whole visibility timeout."""
+    polling = asyncio.ensure_future(call)
+    watching = asyncio.ensure_future(_disconnected(request))
+    try:
+        done, _ = await asyncio.wait({polling, watching}, return_when=asyncio.FIRST_COMPLETED)
+        if polling in done:
+            return polling.result()
+        polling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await polling
+        return Reply(code=7000, message="(10200)no message")
+    finally:
+        watching.cancel()
+        if not polling.done():
+            polling.cancel()
+
+
+async def _disconnected(request: Request) -> None:
+    # The body has been read, so the next ASGI message is the disconnect.
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def _parse(text: str, where: str) -> list[tuple[str, str]]:

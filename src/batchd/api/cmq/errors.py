@@ -22,6 +22,7 @@ CODES: dict[type[e.BatchdError], tuple[int, int, str]] = {
     e.ParameterTypeError: (4000, 10360, "parameter %s error type"),
     e.UnsupportedMethod: (4000, 10410, "unexpected http %s only GET or POST is supported"),
     e.MalformedBody: (4000, 10420, "cannot parse %s, or request size is more than 1MB"),
+    e.MalformedParameterName: (4000, 10310, "error: parameter %s key format error"),
     e.InvalidParameterValue: (4000, 10350, "parameter %s value or length is out of range"),
     e.InvalidQueueName: (4000, 10020, "queue name format error"),
     e.InvalidTopicName: (4000, 10590, "topic name format error"),

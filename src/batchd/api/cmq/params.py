@@ -24,8 +24,9 @@ COMMON = {
     "Version",
     "Language",
 }
-_INDEXED = re.compile(r"(?P<name>[A-Za-z][A-Za-z0-9]*)\.(?P<index>\d+)")
+_INDEXED = re.compile(r"(?P<name>[A-Za-z][A-Za-z0-9]*)\.(?P<index>[0-9]+)")
 _PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 def canonical(name: str, known: Iterable[str]) -> str | None:
@@ -58,6 +59,9 @@ class Params:
         scalars: dict[str, str] = {}
         indexed: dict[str, dict[int, str]] = {}
         for key, value in pairs:
+            if "\x00" in value and canonical(key.partition(".")[0], ("msgBody",)) is None:
+                # Only message bodies are stored as bytes; PostgreSQL text refuses NUL.
+                raise errors.InvalidParameterValue("NUL character in value", parameter=key)
             name = canonical(key, COMMON)
             if name is not None:
                 continue
@@ -75,9 +79,7 @@ class Params:
                 slot[index] = value
                 continue
             if not _PLAIN.fullmatch(key):
-                raise errors.InvalidParameter(
-                    f"error: parameter {key} key format error", parameter=key
-                )
+                raise errors.MalformedParameterName(parameter=key)
             name = canonical(key, spec.scalars)
             if name is None:
                 list_name = canonical(key, spec.lists)
@@ -114,9 +116,11 @@ class Params:
         value = self._scalars.get(name)
         if value is None:
             return None
+        if not _INTEGER.fullmatch(value.strip()):  # int() also takes "1_000" and non-ASCII digits
+            raise errors.ParameterTypeError(parameter=name)
         try:
             return int(value.strip())
-        except ValueError:
+        except ValueError:  # more digits than int() converts
             raise errors.ParameterTypeError(parameter=name) from None
 
     def has(self, name: str) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, select, update
@@ -56,13 +56,17 @@ def _to_queue(row: Any) -> Queue:
     )
 
 
+# Hot-path statements are built once: building a construct per call costs more than running it.
+_find = select(queues).where(
+    queues.c.account == bindparam("b_account"),
+    queues.c.region == bindparam("b_region"),
+    queues.c.name_key == bindparam("b_name"),
+)
+
+
 def find(conn: Connection, scope: Scope, name: str) -> Queue | None:
     row = conn.execute(
-        select(queues).where(
-            queues.c.account == scope.account,
-            queues.c.region == scope.region,
-            queues.c.name_key == name.lower(),
-        )
+        _find, {"b_account": scope.account, "b_region": scope.region, "b_name": name.lower()}
     ).first()
     return _to_queue(row) if row is not None else None
 
@@ -129,19 +133,41 @@ def stored_count(conn: Connection, queue: Queue) -> int:
     return int(conn.execute(select(queues.c.msg_num).where(queues.c.pk == queue.pk)).scalar_one())
 
 
+_adjust = (
+    update(queues)
+    .where(queues.c.pk == bindparam("b_pk"))
+    .values(msg_num=queues.c.msg_num + bindparam("b_delta"))
+)
+_reserve = (
+    update(queues)
+    .where(
+        queues.c.pk == bindparam("b_pk"),
+        queues.c.msg_num + bindparam("b_delta") <= queues.c.max_msg_heap_num,
+    )
+    .values(msg_num=queues.c.msg_num + bindparam("b_delta"))
+)
+
+
 def _adjust_count(conn: Connection, queue_pk: int, delta: int) -> None:
     if delta:
-        conn.execute(
-            update(queues).where(queues.c.pk == queue_pk).values(msg_num=queues.c.msg_num + delta)
-        )
+        conn.execute(_adjust, {"b_pk": queue_pk, "b_delta": delta})
+
+
+def reserve(conn: Connection, queue: Queue, count: int) -> bool:
+    """Count `count` more stored messages if the queue has room for them (one statement)."""
+    return bool(conn.execute(_reserve, {"b_pk": queue.pk, "b_delta": count}).rowcount == 1)
+
+
+_insert_message = insert(messages)
 
 
 def insert_messages(
     conn: Connection, queue: Queue, bodies: Sequence[bytes], now_ms: int, delay_ms: int
 ) -> list[MessageId]:
+    """Store messages whose room was already reserved (see `reserve`)."""
     msg_ids = [ids.new_message_id() for _ in bodies]
     conn.execute(
-        insert(messages),
+        _insert_message,
         [
             {
                 "queue_pk": queue.pk,
@@ -157,7 +183,6 @@ def insert_messages(
             for msg_id, body in zip(msg_ids, bodies, strict=True)
         ],
     )
-    _adjust_count(conn, queue.pk, len(bodies))
     return msg_ids
 
 
@@ -165,27 +190,34 @@ def _retention_cutoff(queue: Queue, now_ms: int) -> int:
     return now_ms - queue.attributes.msg_retention_seconds * 1000
 
 
-def _visible_rows(conn: Connection, queue: Queue, now_ms: int, limit: int) -> list[Any]:
-    return list(
-        conn.execute(
-            select(
-                messages.c.pk,
-                messages.c.msg_id,
-                messages.c.body,
-                messages.c.enqueue_ms,
-                messages.c.dequeue_count,
-                messages.c.first_dequeue_ms,
-            )
-            .where(
-                messages.c.queue_pk == queue.pk,
-                messages.c.deleted_ms.is_(None),
-                messages.c.visible_ms <= now_ms,
-                messages.c.enqueue_ms > _retention_cutoff(queue, now_ms),
-            )
-            .order_by(messages.c.enqueue_ms, messages.c.pk)  # oldest enqueueTime first (§2.1)
-            .limit(limit)
-        ).all()
+_visible = (
+    select(
+        messages.c.pk,
+        messages.c.msg_id,
+        messages.c.body,
+        messages.c.enqueue_ms,
+        messages.c.dequeue_count,
+        messages.c.first_dequeue_ms,
     )
+    .where(
+        messages.c.queue_pk == bindparam("b_queue"),
+        messages.c.deleted_ms.is_(None),
+        messages.c.visible_ms <= bindparam("b_now"),
+        messages.c.enqueue_ms > bindparam("b_cutoff"),
+    )
+    .order_by(messages.c.enqueue_ms, messages.c.pk)  # oldest enqueueTime first (§2.1)
+    .limit(bindparam("b_limit"))
+)
+
+
+def _visible_rows(conn: Connection, queue: Queue, now_ms: int, limit: int) -> list[Any]:
+    params = {
+        "b_queue": queue.pk,
+        "b_now": now_ms,
+        "b_cutoff": _retention_cutoff(queue, now_ms),
+        "b_limit": limit,
+    }
+    return list(conn.execute(_visible, params).all())
 
 
 def _is_dead(row: Any, dead_letter: DeadLetter, now_ms: int) -> bool:
@@ -207,9 +239,18 @@ _receive_update = (
 
 
 def receive(
-    conn: Connection, scope: Scope, queue: Queue, count: int, now_ms: int
+    conn: Connection,
+    scope: Scope,
+    queue: Queue,
+    count: int,
+    now_ms: int,
+    on_dead_letter: Callable[[Queue], None] | None = None,
 ) -> list[ReceivedMessage]:
-    """Take up to `count` visible messages, hiding each for the visibility timeout."""
+    """Take up to `count` visible messages, hiding each for the visibility timeout.
+
+    Messages past their dead-letter policy move to the dead-letter queue instead, and
+    `on_dead_letter` is called with that queue.
+    """
     dead_letter = queue.attributes.dead_letter
     dead_queue = find(conn, scope, dead_letter.queue_name) if dead_letter else None
     picked: list[Any] = []
@@ -226,6 +267,8 @@ def receive(
         if not moving:
             break
         _move_to_dead_letter(conn, queue, dead_queue, moving, now_ms)  # type: ignore[arg-type]
+        if on_dead_letter is not None:
+            on_dead_letter(dead_queue)  # type: ignore[arg-type]
     if not picked:
         return []
     next_visible = now_ms + queue.attributes.visibility_timeout * 1000
@@ -279,37 +322,66 @@ def _move_to_dead_letter(
 
 def parse_handle(handle: str) -> tuple[int, str] | None:
     pk_text, _, token = handle.partition("-")
-    if not pk_text.isdigit() or not token:
+    # ASCII digits only ("²".isdigit() is true), and small enough for a BIGINT column.
+    if not (pk_text.isascii() and pk_text.isdigit() and len(pk_text) <= 18) or not token:
         return None
     return int(pk_text), token
 
 
-def delete_message(conn: Connection, queue: Queue, handle: str, now_ms: int) -> bool:
-    """Delete the message `handle` was issued for; False when the handle is not current."""
-    parsed = parse_handle(handle)
-    if parsed is None:
-        return False
-    pk, token = parsed
-    where = and_(
-        messages.c.pk == pk,
-        messages.c.queue_pk == queue.pk,
-        messages.c.receipt_token == token,
-        messages.c.deleted_ms.is_(None),
-        messages.c.visible_ms > now_ms,
-    )
-    if queue.attributes.rewind_seconds > 0:
-        statement: Any = update(messages).where(where).values(deleted_ms=now_ms, receipt_token=None)
-    else:
-        statement = delete(messages).where(where)
-    deleted = conn.execute(statement).rowcount == 1
-    if deleted:
-        _adjust_count(conn, queue.pk, -1)
-    return deleted
+_current_handles = select(messages.c.pk, messages.c.receipt_token).where(
+    messages.c.pk.in_(bindparam("b_pks", expanding=True)),
+    messages.c.queue_pk == bindparam("b_queue"),
+    messages.c.deleted_ms.is_(None),
+    messages.c.visible_ms > bindparam("b_now"),
+)
+_delete_messages = delete(messages).where(messages.c.pk.in_(bindparam("b_pks", expanding=True)))
+_keep_for_rewind = (
+    update(messages)
+    .where(messages.c.pk.in_(bindparam("b_pks", expanding=True)))
+    .values(deleted_ms=bindparam("b_now"), receipt_token=None)
+)
+
+
+def delete_messages(
+    conn: Connection, queue: Queue, handles: Sequence[str], now_ms: int
+) -> list[str]:
+    """Delete the messages these handles were issued for; returns the handles that were not
+    current (unknown, superseded by a later receive, or past their visibility timeout)."""
+    wanted: dict[int, str] = {}
+    for handle in handles:
+        parsed = parse_handle(handle)
+        if parsed is not None:
+            wanted.setdefault(parsed[0], parsed[1])
+    valid: set[int] = set()
+    if wanted:
+        rows = conn.execute(
+            _current_handles, {"b_pks": list(wanted), "b_queue": queue.pk, "b_now": now_ms}
+        ).all()
+        valid = {row.pk for row in rows if row.receipt_token == wanted[row.pk]}
+    if valid:
+        if queue.attributes.rewind_seconds > 0:
+            conn.execute(_keep_for_rewind, {"b_pks": list(valid), "b_now": now_ms})
+        else:
+            conn.execute(_delete_messages, {"b_pks": list(valid)})
+        _adjust_count(conn, queue.pk, -len(valid))
+    done: set[int] = set()
+    failed = []
+    for handle in handles:
+        parsed = parse_handle(handle)
+        if parsed is None or parsed[0] not in valid or parsed[0] in done:
+            failed.append(handle)
+        else:
+            done.add(parsed[0])
+    return failed
 
 
 def counters(conn: Connection, queue: Queue, now_ms: int) -> QueueCounters:
     live = messages.c.deleted_ms.is_(None)
     hidden = messages.c.visible_ms > now_ms
+    rewindable = and_(
+        messages.c.deleted_ms.is_not(None),
+        messages.c.enqueue_ms + queue.attributes.rewind_seconds * 1000 > now_ms,
+    )
     row = conn.execute(
         select(
             func.coalesce(func.sum(case((and_(live, ~hidden), 1), else_=0)), 0),
@@ -319,7 +391,7 @@ def counters(conn: Connection, queue: Queue, now_ms: int) -> QueueCounters:
             func.coalesce(
                 func.sum(case((and_(live, hidden, messages.c.dequeue_count == 0), 1), else_=0)), 0
             ),
-            func.coalesce(func.sum(case((messages.c.deleted_ms.is_not(None), 1), else_=0)), 0),
+            func.coalesce(func.sum(case((rewindable, 1), else_=0)), 0),
             func.coalesce(func.min(case((live, messages.c.enqueue_ms), else_=None)), 0),
         ).where(
             messages.c.queue_pk == queue.pk,

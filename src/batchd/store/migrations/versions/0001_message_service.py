@@ -63,7 +63,7 @@ def upgrade() -> None:
         ),
     )
     op.create_index(
-        "ix_messages_queue_visible", "messages", ["queue_pk", "deleted_ms", "visible_ms", "pk"]
+        "ix_messages_queue_order", "messages", ["queue_pk", "deleted_ms", "enqueue_ms", "pk"]
     )
     op.create_table(
         "topics",

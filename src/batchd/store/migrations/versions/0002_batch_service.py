@@ -260,6 +260,7 @@ def upgrade() -> None:
         sa.Column("end_ms", sa.BigInteger(), nullable=True),
         sa.Column("stdout_tail", sa.LargeBinary(), nullable=False),
         sa.Column("stderr_tail", sa.LargeBinary(), nullable=False),
+        sa.Column("terminate_requested", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["task_pk"], ["tasks.pk"], name=op.f("fk_instances_task_pk_tasks"), ondelete="CASCADE"
         ),

@@ -1,0 +1,879 @@
+"""Message-service benchmark: batchd's CMQ API on SQLite and PostgreSQL, against RabbitMQ.
+
+What it measures, per database kind (a fresh `batchd serve` subprocess on a fresh database each):
+
+1. **one per call** - 4 client threads, each looping SendMessage -> ReceiveMessage ->
+   DeleteMessage on one shared queue; messages/s, where one message is one full cycle.
+2. **batched** - the same with 16 messages per call (BatchSendMessage, BatchReceiveMessage
+   numOfMsg=16, BatchDeleteMessage); messages/s counted as messages deleted.
+3. **publish -> receive latency** - a topic with a queue subscription (SIMPLIFIED) and a consumer
+   thread long-polling the queue (pollingWaitSeconds=10); messages are published one at a time at
+   a fixed, modest rate, each carrying its publish-call start time; latency = that time -> the
+   moment ReceiveMessage returned it. p50 and p99.
+
+And once per run, the one-per-call workload on RabbitMQ (durable queue, persistent messages,
+publisher confirms, basic_get + basic_ack, 4 threads with a connection each), printed beside
+batchd as a ratio. Every acknowledged write is durable on both sides (batchd fsyncs each group
+commit; RabbitMQ confirms a persistent message once it is on disk).
+
+Throughput phases run for a fixed time (10 s, 3 s with --quick) after a short warm-up; the
+latency phase publishes 500 messages at 50/s (200 at 100/s with --quick) and stops publishing
+after 40 s (15 s) if the server cannot keep that pace. The whole default run takes about
+2-3 minutes. Beside the goals it prints, per phase, batchd's group commits (from /metrics: how
+many requests each fsync covered) and the CPU used by the server and by this client process,
+plus the load average, since the benchmark shares the machine's CPUs with its server and with
+anything else running. Only 127.0.0.1 is contacted.
+
+Usage: `.venv/bin/python bench/mq.py [--quick] [--db sqlite|postgresql|both]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pika
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from batchd.cli.client import CmqClient, CmqError
+
+HOST = "127.0.0.1"
+APP_ID = "1250000001"
+SECRET_ID = "AKIDbenchmark"
+SECRET_KEY = "benchmark-key"
+PG_ADMIN_URL = f"postgresql+psycopg://postgres@{HOST}:5432/test"
+RABBIT_PARAMETERS = pika.ConnectionParameters(
+    HOST, 5672, credentials=pika.PlainCredentials("guest", "guest"), heartbeat=0
+)
+
+CLIENTS = 4
+BATCH = 16
+BODY = "m" * 128  # message body for every throughput workload, batchd and RabbitMQ alike
+NO_MESSAGE = 7000
+LONG_POLL_SECONDS = 10
+STOP_BODY = "stop"
+
+GOAL_SINGLE = 2_000.0  # msg/s
+GOAL_BATCH = 10_000.0  # msg/s
+GOAL_P50_MS = 20.0
+GOAL_P99_MS = 100.0
+
+Step = Callable[[], int]  # one client iteration; returns the messages it completed
+
+STARTED = time.monotonic()
+
+
+# --- options and machine ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    warmup: float  # seconds before a throughput window opens
+    duration: float  # seconds a throughput window stays open
+    latency_messages: int  # publishes measured for latency
+    latency_warmup: int  # publishes sent (and discarded) before them
+    publish_rate: float  # publishes per second in the latency phase
+    latency_cap: float  # seconds after which the latency phase stops publishing
+    databases: tuple[str, ...]
+
+
+def parse_options(argv: Sequence[str]) -> Options:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="short run: 3 s phases instead of 10 s, 200 latency publishes instead of 500",
+    )
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    args = parser.parse_args(argv)
+    databases = ("sqlite", "postgresql") if args.db == "both" else (str(args.db),)
+    if args.quick:
+        return Options(1.0, 3.0, 200, 20, 100.0, 15.0, databases)
+    return Options(2.0, 10.0, 500, 20, 50.0, 40.0, databases)
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def machine_facts() -> list[str]:
+    return [
+        f"nproc:   {len(os.sched_getaffinity(0))} (os.cpu_count {os.cpu_count()})",
+        f"CPU:     {cpu_model()}",
+        f"Python:  {platform.python_implementation()} {platform.python_version()}",
+        f"OS:      {platform.platform()}",
+        f"batchd:  {revision()}",
+        f"load:    {load_average()} at the start (other processes share these CPUs)",
+    ]
+
+
+def revision() -> str:
+    """The git commit the benchmark runs against, marked when the work tree differs."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = git_output(root, "rev-parse", "--short", "HEAD")
+        dirty = git_output(root, "status", "--porcelain", "--untracked-files=no", "src")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown revision"
+    return f"{commit}{' + uncommitted changes in src/' if dirty else ''}"
+
+
+def git_output(root: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def progress(message: str) -> None:
+    print(f"[{time.monotonic() - STARTED:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+
+# --- batchd server and databases -----------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def healthy(base_url: str) -> bool:
+    try:
+        return httpx.get(f"{base_url}/healthz", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def server_command(data_dir: Path, port: int, database_url: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "batchd.app",
+        "serve",
+        "--data-dir",
+        str(data_dir),
+        "--port",
+        str(port),
+        "--database-url",
+        database_url,
+        "--log-level",
+        "WARNING",
+    ]
+
+
+def server_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHD_")}
+    env.update(BATCHD_APPID=APP_ID, BATCHD_SECRET_ID=SECRET_ID, BATCHD_SECRET_KEY=SECRET_KEY)
+    return env
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 40 s."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    base_url: str
+    pid: int
+
+
+@contextlib.contextmanager
+def batchd_server(data_dir: Path, database_url: str) -> Iterator[Server]:
+    """`batchd serve` as a subprocess; always stopped on exit."""
+    port = free_port()
+    base_url = f"http://{HOST}:{port}"
+    log_path = data_dir / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            server_command(data_dir, port, database_url),
+            env=server_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_healthy(process, base_url, log_path)
+            yield Server(base_url, process.pid)
+        finally:
+            stop_process(process)
+
+
+def wait_healthy(process: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
+    deadline = time.monotonic() + 60  # migrations and imports are slow on a busy machine
+    while not healthy(base_url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"batchd did not become healthy at {base_url}:\n{tail}")
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database; dropped afterwards."""
+    name = f"batchd_bench_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@contextlib.contextmanager
+def fresh_server(kind: str) -> Iterator[Server]:
+    """A batchd server on a fresh database of `kind`."""
+    with tempfile.TemporaryDirectory(prefix=f"batchd-bench-{kind}-") as tmp:
+        data_dir = Path(tmp)
+        if kind == "sqlite":
+            with batchd_server(data_dir, f"sqlite:///{data_dir / 'batchd.db'}") as server:
+                yield server
+        else:
+            with postgres_database() as db_url, batchd_server(data_dir, db_url) as server:
+                yield server
+
+
+# --- resource samples -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """Cumulative counters read at one instant; differences give a window's usage."""
+
+    commits: float = 0.0  # batchd group commits
+    units: float = 0.0  # batchd units of work (requests that wrote)
+    server_cpu: float = 0.0  # CPU seconds of the server process
+    client_cpu: float = 0.0  # CPU seconds of this benchmark process
+
+    def __sub__(self, other: Sample) -> Sample:
+        return Sample(
+            self.commits - other.commits,
+            self.units - other.units,
+            self.server_cpu - other.server_cpu,
+            self.client_cpu - other.client_cpu,
+        )
+
+
+def process_cpu_seconds(pid: int | None) -> float:
+    """user + system CPU seconds of a process, from /proc (0 when unknown)."""
+    if pid is None:
+        return 0.0
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def find_pid(command_name: str) -> int | None:
+    """The first process whose /proc/PID/comm is `command_name`."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() == command_name:
+                    return int(entry.name)
+    return None
+
+
+def writer_counters(base_url: str) -> tuple[float, float]:
+    """(group commits, units of work) from /metrics: how well the writer batches."""
+    values: dict[str, float] = {}
+    for line in httpx.get(f"{base_url}/metrics", timeout=5).text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("batchd_store_commits_total", "batchd_store_units_total"):
+            values[name] = float(value)
+    return values["batchd_store_commits_total"], values["batchd_store_units_total"]
+
+
+def batchd_sample(server: Server) -> Sample:
+    commits, units = writer_counters(server.base_url)
+    return Sample(commits, units, process_cpu_seconds(server.pid), time.process_time())
+
+
+def pid_sample(pid: int | None) -> Sample:
+    return Sample(server_cpu=process_cpu_seconds(pid), client_cpu=time.process_time())
+
+
+# --- running concurrent clients ------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Window:
+    """What the clients completed while the measurement window was open."""
+
+    messages: int
+    seconds: float
+    usage: Sample
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds
+
+    @property
+    def units_per_commit(self) -> float:
+        return self.usage.units / self.usage.commits if self.usage.commits else 0.0
+
+    def cores(self, cpu_seconds: float) -> float:
+        return cpu_seconds / self.seconds
+
+    def cpu_ms_per_message(self, cpu_seconds: float) -> float:
+        return cpu_seconds * 1000 / self.messages if self.messages else math.nan
+
+    def cpu_text(self, server_name: str) -> str:
+        """Server and client CPU: cores in use, and the server's CPU time per message."""
+        server, client = self.usage.server_cpu, self.usage.client_cpu
+        per_message = self.cpu_ms_per_message(server)
+        ceiling = 1000 / per_message if per_message > 0 else math.nan
+        return (
+            f"CPU: {server_name} {self.cores(server):.2f} cores = {per_message:.2f} ms/message "
+            f"(<= {ceiling:,.0f} msg/s per busy core), "
+            f"bench client {self.cores(client):.2f} cores"
+        )
+
+
+@dataclass(slots=True)
+class Crew:
+    """Shared state of the client threads of one phase."""
+
+    counts: list[int]
+    ready: threading.Barrier
+    stop: threading.Event = field(default_factory=threading.Event)
+    errors: list[BaseException] = field(default_factory=list)
+
+    def total(self) -> int:
+        return sum(self.counts)
+
+
+def client_loop(
+    crew: Crew, index: int, make_step: Callable[[], AbstractContextManager[Step]]
+) -> None:
+    try:
+        with make_step() as step:
+            crew.ready.wait(timeout=30)
+            while not crew.stop.is_set():
+                crew.counts[index] += step()
+    except threading.BrokenBarrierError:
+        pass
+    except BaseException as error:
+        crew.errors.append(error)
+        crew.ready.abort()
+        crew.stop.set()
+
+
+def run_clients(
+    make_step: Callable[[], AbstractContextManager[Step]],
+    options: Options,
+    sample: Callable[[], Sample],
+) -> Window:
+    """Run CLIENTS threads of `step` through a warm-up, then count a fixed window."""
+    crew = Crew(counts=[0] * CLIENTS, ready=threading.Barrier(CLIENTS + 1))
+    threads = [
+        threading.Thread(target=client_loop, args=(crew, i, make_step), daemon=True)
+        for i in range(CLIENTS)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        crew.ready.wait(timeout=30)
+        return measure_window(crew, options, sample)
+    except threading.BrokenBarrierError:
+        raise_first(crew)
+        raise
+    finally:
+        crew.stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+
+
+def measure_window(crew: Crew, options: Options, sample: Callable[[], Sample]) -> Window:
+    crew.stop.wait(options.warmup)
+    before, start_count, start = sample(), crew.total(), time.perf_counter()
+    crew.stop.wait(options.duration)
+    end_count, end, after = crew.total(), time.perf_counter(), sample()
+    raise_first(crew)
+    return Window(messages=end_count - start_count, seconds=end - start, usage=after - before)
+
+
+def raise_first(crew: Crew) -> None:
+    if crew.errors:
+        raise RuntimeError(f"a client failed: {crew.errors[0]!r}") from crew.errors[0]
+
+
+# --- batchd workloads ----------------------------------------------------------------------
+
+
+def new_client(base_url: str) -> CmqClient:
+    return CmqClient(base_url, SECRET_ID, SECRET_KEY)
+
+
+def create_queue(client: CmqClient, name: str, **attributes: int) -> None:
+    client.call("CreateQueue", {"queueName": name, **attributes})
+
+
+def receive(client: CmqClient, action: str, params: dict[str, Any], wait: float) -> dict[str, Any]:
+    """Call a receive action; 'no message' (7000) answers an empty dict."""
+    try:
+        return client.call(action, params, wait_seconds=wait)
+    except CmqError as error:
+        if error.code == NO_MESSAGE:
+            return {}
+        raise
+
+
+def single_cycle(client: CmqClient, queue_name: str) -> int:
+    client.call("SendMessage", {"queueName": queue_name, "msgBody": BODY})
+    got = receive(client, "ReceiveMessage", {"queueName": queue_name, "pollingWaitSeconds": 1}, 1)
+    if not got:
+        return 0
+    client.call("DeleteMessage", {"queueName": queue_name, "receiptHandle": got["receiptHandle"]})
+    return 1
+
+
+def batch_cycle(client: CmqClient, queue_name: str) -> int:
+    bodies = {f"msgBody.{i}": BODY for i in range(1, BATCH + 1)}
+    client.call("BatchSendMessage", {"queueName": queue_name, **bodies})
+    params = {"queueName": queue_name, "numOfMsg": BATCH, "pollingWaitSeconds": 1}
+    got = receive(client, "BatchReceiveMessage", params, 1)
+    handles = [message["receiptHandle"] for message in got.get("msgInfoList", [])]
+    if not handles:
+        return 0
+    numbered = {f"receiptHandle.{i}": h for i, h in enumerate(handles, start=1)}
+    client.call("BatchDeleteMessage", {"queueName": queue_name, **numbered})
+    return len(handles)
+
+
+def batchd_steps(
+    base_url: str, queue_name: str, cycle: Callable[[CmqClient, str], int]
+) -> Callable[[], AbstractContextManager[Step]]:
+    @contextlib.contextmanager
+    def make_step() -> Iterator[Step]:
+        client = new_client(base_url)
+        try:
+            yield lambda: cycle(client, queue_name)
+        finally:
+            client.close()
+
+    return make_step
+
+
+def batchd_throughput(
+    server: Server, cycle: Callable[[CmqClient, str], int], options: Options
+) -> Window:
+    queue_name = f"bench-{uuid.uuid4().hex[:12]}"
+    with contextlib.closing(new_client(server.base_url)) as admin:
+        create_queue(admin, queue_name, visibilityTimeout=300)
+    steps = batchd_steps(server.base_url, queue_name, cycle)
+    return run_clients(steps, options, sample=lambda: batchd_sample(server))
+
+
+# --- publish -> receive latency -------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class LatencyResult:
+    latencies_ms: list[float]
+    published: int
+    publish_seconds: float  # time taken by the measured publishes
+    duplicates: int
+
+    def percentile(self, p: float) -> float:
+        """Nearest-rank percentile, in ms (NaN when nothing arrived)."""
+        ordered = sorted(self.latencies_ms)
+        if not ordered:
+            return math.nan
+        rank = max(1, math.ceil(len(ordered) * p / 100))
+        return ordered[rank - 1]
+
+    @property
+    def lost(self) -> int:
+        return self.published - len(self.latencies_ms)
+
+    @property
+    def publish_rate(self) -> float:
+        return self.published / self.publish_seconds if self.publish_seconds else 0.0
+
+
+@dataclass(slots=True)
+class Consumer:
+    """The long-polling consumer thread's results; it hands receipt handles to a deleter."""
+
+    latencies_ms: dict[int, float] = field(default_factory=dict)
+    duplicates: int = 0
+    handles: queue.SimpleQueue[str | None] = field(default_factory=queue.SimpleQueue)
+    errors: list[BaseException] = field(default_factory=list)
+
+    def record(self, body: str, returned: float) -> None:
+        data = json.loads(body)
+        seq = int(data["seq"])
+        if seq < 0:
+            return  # warm-up message
+        if seq in self.latencies_ms:
+            self.duplicates += 1
+            return
+        self.latencies_ms[seq] = (returned - float(data["t"])) * 1000
+
+    def wait_for(self, count: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.latencies_ms) < count and time.monotonic() < deadline:
+            if self.errors:
+                return
+            time.sleep(0.01)
+
+
+def consume(consumer: Consumer, base_url: str, queue_name: str) -> None:
+    """Long-poll until the stop message; note each message's latency the moment it returns."""
+    params = {"queueName": queue_name, "pollingWaitSeconds": LONG_POLL_SECONDS}
+    try:
+        with contextlib.closing(new_client(base_url)) as client:
+            while True:
+                got = receive(client, "ReceiveMessage", params, LONG_POLL_SECONDS)
+                returned = time.perf_counter()
+                if not got:
+                    continue
+                consumer.handles.put(str(got["receiptHandle"]))
+                if got["msgBody"] == STOP_BODY:
+                    return
+                consumer.record(str(got["msgBody"]), returned)
+    except BaseException as error:
+        consumer.errors.append(error)
+    finally:
+        consumer.handles.put(None)
+
+
+def delete_handles(consumer: Consumer, base_url: str, queue_name: str) -> None:
+    """Acknowledge what the consumer received, off its path, until it hands over None."""
+    with contextlib.closing(new_client(base_url)) as client:
+        while (handle := consumer.handles.get()) is not None:
+            with contextlib.suppress(CmqError):
+                client.call("DeleteMessage", {"queueName": queue_name, "receiptHandle": handle})
+
+
+def subscribe_queue(client: CmqClient, topic: str, queue_name: str) -> None:
+    create_queue(client, queue_name, visibilityTimeout=300)
+    client.call("CreateTopic", {"topicName": topic})
+    client.call(
+        "Subscribe",
+        {
+            "topicName": topic,
+            "subscriptionName": "bench",
+            "protocol": "queue",
+            "notifyContentFormat": "SIMPLIFIED",
+            "endpoint": queue_name,
+        },
+    )
+
+
+def publish_paced(client: CmqClient, topic: str, seqs: range, rate: float, deadline: float) -> int:
+    """Publish one message per call at `rate` (never bursting to catch up) until `deadline`
+    (a perf_counter time); each body carries its call's start time. Returns how many went out."""
+    interval = 1.0 / rate
+    next_at = time.perf_counter()
+    published = 0
+    for seq in seqs:
+        now = time.perf_counter()
+        if now >= deadline:
+            break
+        if next_at > now:
+            time.sleep(next_at - now)
+        next_at = max(next_at + interval, time.perf_counter())
+        body = json.dumps({"seq": seq, "t": time.perf_counter()})
+        client.call("PublishMessage", {"topicName": topic, "msgBody": body})
+        published += 1
+    return published
+
+
+def measure_latency(base_url: str, options: Options) -> LatencyResult:
+    suffix = uuid.uuid4().hex[:12]
+    topic, queue_name = f"bench-topic-{suffix}", f"bench-sub-{suffix}"
+    consumer = Consumer()
+    deadline = time.perf_counter() + options.latency_cap
+    with contextlib.closing(new_client(base_url)) as client:
+        subscribe_queue(client, topic, queue_name)
+        threads = [
+            threading.Thread(target=target, args=(consumer, base_url, queue_name), daemon=True)
+            for target in (consume, delete_handles)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            rate = options.publish_rate
+            publish_paced(client, topic, range(-options.latency_warmup, 0), rate, deadline)
+            started = time.perf_counter()
+            published = publish_paced(
+                client, topic, range(options.latency_messages), rate, deadline
+            )
+            publish_seconds = time.perf_counter() - started
+            consumer.wait_for(published, timeout=15)
+        finally:
+            client.call("SendMessage", {"queueName": queue_name, "msgBody": STOP_BODY})
+            for thread in threads:
+                thread.join(timeout=30)
+    if consumer.errors:
+        raise RuntimeError(f"the consumer failed: {consumer.errors[0]!r}") from consumer.errors[0]
+    latencies = list(consumer.latencies_ms.values())
+    return LatencyResult(latencies, published, publish_seconds, consumer.duplicates)
+
+
+# --- RabbitMQ -------------------------------------------------------------------------------
+
+
+def rabbit_cycle(channel: Any, queue_name: str) -> int:
+    channel.basic_publish(
+        exchange="",
+        routing_key=queue_name,
+        body=BODY.encode(),
+        properties=pika.BasicProperties(delivery_mode=2),
+    )
+    method, _properties, _body = channel.basic_get(queue=queue_name, auto_ack=False)
+    if method is None:
+        return 0
+    channel.basic_ack(delivery_tag=method.delivery_tag)
+    return 1
+
+
+def rabbit_steps(queue_name: str) -> Callable[[], AbstractContextManager[Step]]:
+    @contextlib.contextmanager
+    def make_step() -> Iterator[Step]:
+        connection = pika.BlockingConnection(RABBIT_PARAMETERS)
+        try:
+            channel = connection.channel()
+            channel.confirm_delivery()
+            yield lambda: rabbit_cycle(channel, queue_name)
+        finally:
+            connection.close()
+
+    return make_step
+
+
+@dataclass(slots=True)
+class RabbitResult:
+    window: Window
+    version: str
+
+
+def rabbitmq_throughput(options: Options) -> RabbitResult:
+    queue_name = f"batchd-bench-{uuid.uuid4().hex[:12]}"
+    connection = pika.BlockingConnection(RABBIT_PARAMETERS)
+    try:
+        version = connection._impl.server_properties.get("version", b"?")
+        channel = connection.channel()
+        channel.queue_declare(queue=queue_name, durable=True)
+        try:
+            beam = find_pid("beam.smp")
+            window = run_clients(rabbit_steps(queue_name), options, lambda: pid_sample(beam))
+        finally:
+            channel.queue_delete(queue=queue_name)
+    finally:
+        connection.close()
+    return RabbitResult(window, version.decode() if isinstance(version, bytes) else str(version))
+
+
+# --- one database kind ----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class DbResult:
+    single: Window
+    batched: Window
+    latency: LatencyResult
+
+
+def bench_database(kind: str, options: Options) -> DbResult:
+    progress(f"{kind}: starting a fresh server")
+    with fresh_server(kind) as server:
+        progress(f"{kind}: one message per call, {CLIENTS} clients")
+        single = batchd_throughput(server, single_cycle, options)
+        progress(f"{kind}: {BATCH} messages per call, {CLIENTS} clients")
+        batched = batchd_throughput(server, batch_cycle, options)
+        progress(f"{kind}: publish -> receive latency, {options.latency_messages} messages")
+        latency = measure_latency(server.base_url, options)
+        progress(f"{kind}: stopping the server")
+    progress(f"{kind}: server stopped")
+    return DbResult(single, batched, latency)
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "ok " if ok else "MISS"
+
+
+def rate_cell(rate: float, goal: float | None = None) -> str:
+    mark = "" if goal is None else f" {verdict(rate >= goal)}"
+    return f"{rate:,.0f}/s{mark}"
+
+
+def ms_cell(value: float, goal: float) -> str:
+    return f"{value:,.1f} ms {verdict(value <= goal)}"
+
+
+def result_column(result: DbResult, rabbit: RabbitResult) -> list[str]:
+    """The measured cells of one database kind, in the order of ROW_LABELS."""
+    cells = [
+        rate_cell(result.single.rate, GOAL_SINGLE),
+        rate_cell(result.batched.rate, GOAL_BATCH),
+        ms_cell(result.latency.percentile(50), GOAL_P50_MS),
+        ms_cell(result.latency.percentile(99), GOAL_P99_MS),
+    ]
+    return [
+        *cells,
+        rate_cell(rabbit.window.rate),
+        f"{result.single.rate / rabbit.window.rate:.2f}x",
+    ]
+
+
+ROW_LABELS = [
+    ("send -> receive -> delete, 1 per call", f">= {GOAL_SINGLE:,.0f}/s"),
+    ("send -> receive -> delete, 16 per call", f">= {GOAL_BATCH:,.0f}/s"),
+    ("publish -> receive latency p50", f"<= {GOAL_P50_MS:.0f} ms"),
+    ("publish -> receive latency p99", f"<= {GOAL_P99_MS:.0f} ms"),
+    ("RabbitMQ publish -> get -> ack, 1 per call", "(same run)"),
+    ("batchd / RabbitMQ, 1 per call", ""),
+]
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Left-aligned first column, right-aligned others."""
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+
+    def line(cells: Sequence[str]) -> str:
+        first, *rest = cells
+        parts = [
+            first.ljust(widths[0]),
+            *(c.rjust(w) for c, w in zip(rest, widths[1:], strict=True)),
+        ]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return [line(headers), rule, *(line(row) for row in rows)]
+
+
+def goal_table(results: dict[str, DbResult], rabbit: RabbitResult) -> list[str]:
+    columns = [result_column(result, rabbit) for result in results.values()]
+    rows = [
+        [label, goal, *(column[i] for column in columns)]
+        for i, (label, goal) in enumerate(ROW_LABELS)
+    ]
+    return table(["metric", "goal", *results], rows)
+
+
+def detail_lines(results: dict[str, DbResult], rabbit: RabbitResult) -> list[str]:
+    lines = []
+    for kind, result in results.items():
+        lines += [
+            f"{kind}:",
+            f"  1 per call:  {window_detail(result.single)}",
+            f"  16 per call: {window_detail(result.batched)}",
+            f"  latency: {latency_detail(result.latency)}",
+        ]
+    w = rabbit.window
+    lines += [
+        f"RabbitMQ {rabbit.version}:",
+        f"  1 per call:  {w.messages:,} messages in {w.seconds:.2f} s; {w.cpu_text('beam.smp')}",
+    ]
+    return lines
+
+
+def latency_detail(lat: LatencyResult) -> str:
+    low = min(lat.latencies_ms, default=math.nan)
+    high = max(lat.latencies_ms, default=math.nan)
+    return (
+        f"{len(lat.latencies_ms)}/{lat.published} received (published at "
+        f"{lat.publish_rate:.0f}/s), lost {lat.lost}, duplicates {lat.duplicates}; "
+        f"min {low:.1f} ms, p90 {lat.percentile(90):.1f} ms, max {high:.1f} ms"
+    )
+
+
+def window_detail(window: Window) -> str:
+    return (
+        f"{window.messages:,} messages in {window.seconds:.2f} s; "
+        f"{window.usage.commits / window.seconds:,.0f} group commits/s of "
+        f"{window.units_per_commit:.1f} requests;\n"
+        f"               {window.cpu_text('server')}"
+    )
+
+
+def report(options: Options, results: dict[str, DbResult], rabbit: RabbitResult) -> None:
+    print()
+    print(
+        f"Results: {CLIENTS} clients, {options.duration:g} s per throughput phase after a "
+        f"{options.warmup:g} s warm-up, {len(BODY)}-byte bodies; latency: "
+        f"{options.latency_messages} publishes at {options.publish_rate:g}/s, consumer "
+        f"long-polling {LONG_POLL_SECONDS} s"
+    )
+    print()
+    for line in goal_table(results, rabbit):
+        print(line)
+    print()
+    for line in detail_lines(results, rabbit):
+        print(line)
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so servers, databases and queues are still cleaned up."""
+
+    def handler(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_options(sys.argv[1:] if argv is None else argv)
+    exit_on_sigterm()
+    print("batchd message-service benchmark")
+    for line in machine_facts():
+        print(f"  {line}")
+    sys.stdout.flush()
+    results = {kind: bench_database(kind, options) for kind in options.databases}
+    progress(f"RabbitMQ: one message per call, {CLIENTS} clients")
+    rabbit = rabbitmq_throughput(options)
+    report(options, results, rabbit)
+    print()
+    print(f"{load_average()} at the end; total run time {time.monotonic() - STARTED:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

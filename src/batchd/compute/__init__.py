@@ -1,0 +1,1 @@
+"""Compute: the worker-side runner that executes task instances on Dask workers."""

@@ -1,0 +1,1 @@
+"""The controller: moves jobs, tasks, instances and nodes through their states."""

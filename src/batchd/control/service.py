@@ -1,0 +1,651 @@
+"""The batch service's operations, shared by the Batch API, the CLI and the console.
+
+Each operation validates, then commits its records (and their events) in one unit of work and
+wakes the controller, which does the rest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from batchd.control import nodes as node_steps
+from batchd.control.controller import Controller
+from batchd.control.effects import Effects
+from batchd.control.record import env_event
+from batchd.domain import errors, ids, submission
+from batchd.domain import instance as machine
+from batchd.domain.instance import Instance
+from batchd.domain.job import Env, Job, Task
+from batchd.domain.node import TERMINABLE, Node
+from batchd.domain.scope import Scope
+from batchd.domain.states import FINAL, InstanceState, NodeState
+from batchd.domain.submission import EnvSubmission, JobSubmission
+from batchd.mq.context import Context
+from batchd.store.database import Conn, Tx
+from batchd.store.repos import envs as env_repo
+from batchd.store.repos import events as event_repo
+from batchd.store.repos import jobs as job_repo
+from batchd.store.repos import topics as topic_repo
+
+TOKEN_WINDOW_MS = 24 * 3600 * 1000
+S = InstanceState
+
+
+def _job_not_found(job_id: str) -> errors.NotFound:
+    return errors.NotFound(
+        f"job {job_id} does not exist",
+        parameter="JobId",
+        resource=job_id,
+        code="ResourceNotFound.Job",
+    )
+
+
+def _env_not_found(env_id: str) -> errors.NotFound:
+    return errors.NotFound(
+        f"compute environment {env_id} does not exist",
+        parameter="EnvId",
+        resource=env_id,
+        code="ResourceNotFound.ComputeEnv",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class JobDetail:
+    job: Job
+    tasks: list[Task]
+    task_instance_states: dict[str, dict[InstanceState, int]]
+    row: Any  # the stored job row: description, tags, submit info
+
+
+@dataclass(frozen=True, slots=True)
+class EnvDetail:
+    env: Env
+    nodes: list[Node]
+    row: Any
+    busy_nodes: set[str]
+
+
+class BatchService:
+    def __init__(self, ctx: Context, controller: Controller) -> None:
+        self._ctx = ctx
+        self._controller = controller
+
+    def _wake_after(self, tx: Tx) -> None:
+        tx.after_commit(self._controller.wake)
+
+    def _check_notifications(
+        self, conn: Conn, scope: Scope, notifications: Sequence[dict[str, Any]]
+    ) -> None:
+        for notification in notifications:
+            name = notification["TopicName"]
+            if topic_repo.find(conn, scope, name) is None:
+                raise errors.InvalidParameter(
+                    f"topic {name} does not exist in this account and region: create it first",
+                    parameter="TopicName",
+                    code="InvalidParameter.NotificationTopicName",
+                )
+
+    # --- jobs --------------------------------------------------------------------------------
+
+    async def submit_job(self, scope: Scope, request: JobSubmission) -> str:
+        submission.check_job(request)
+        ctx = self._ctx
+
+        def work(tx: Tx) -> str:
+            now_ms = ctx.now_ms()
+            if request.client_token:
+                earlier = job_repo.token_owner(
+                    tx.conn, scope, "job", request.client_token, now_ms - TOKEN_WINDOW_MS
+                )
+                if earlier is not None:
+                    return earlier
+            for task in request.tasks:
+                if task.env_id:
+                    env = env_repo.find(tx.conn, scope, task.env_id)
+                    if env is None or env.anonymous_job_id is not None:
+                        raise _env_not_found(task.env_id)
+                    if env.deleting:
+                        raise errors.PreconditionFailed(
+                            f"compute environment {task.env_id} is being deleted",
+                            parameter="EnvId",
+                            code="UnsupportedOperation.ComputeEnvOperation",
+                        )
+            self._check_notifications(tx.conn, scope, request.notifications)
+            job_id = ids.new_job_id()
+            job = Job(
+                pk=0,
+                job_id=job_id,
+                account=scope.account,
+                region=scope.region,
+                name=request.name,
+                priority=request.priority,
+                zone=request.zone,
+                state=S.SUBMITTED,
+                reason="",
+                next_action="",
+                depend_on=request.depend_on,
+                dependences=request.dependences,
+                ever_running=False,
+                sequence=0,
+                created_ms=now_ms,
+                end_ms=None,
+            )
+            task_rows = []
+            for position, task in enumerate(request.tasks):
+                env_id = task.env_id
+                if task.anonymous_env is not None:
+                    env_id = self._anonymous_env(tx, scope, job_id, task, request, now_ms)
+                task_rows.append(
+                    (
+                        Task(
+                            pk=0,
+                            job_pk=0,
+                            position=position,
+                            name=task.name,
+                            state=S.SUBMITTED,
+                            instance_num=task.instance_num,
+                            env_id=env_id,
+                            anonymous=task.anonymous_env is not None,
+                            max_retry=task.max_retry,
+                            timeout_s=task.timeout_s,
+                            failed_action=task.failed_action,
+                            max_concurrent=task.max_concurrent,
+                            ever_running=False,
+                            created_ms=now_ms,
+                            end_ms=None,
+                        ),
+                        task.spec,
+                    )
+                )
+            job_repo.insert_job(
+                tx.conn,
+                scope,
+                job,
+                description=request.description,
+                state_if_create_failed=request.state_if_create_failed,
+                submit_info=request.submitted,
+                notifications=request.notifications,
+                tags=request.tags,
+                task_rows=task_rows,
+            )
+            if request.client_token:
+                job_repo.remember_token(tx.conn, scope, "job", request.client_token, job_id, now_ms)
+            self._wake_after(tx)
+            return job_id
+
+        return await ctx.db.write(work)
+
+    def _anonymous_env(
+        self,
+        tx: Tx,
+        scope: Scope,
+        job_id: str,
+        task: submission.TaskSubmission,
+        request: JobSubmission,
+        now_ms: int,
+    ) -> str:
+        """A task's own environment, sized for its instances, removed when the task ends."""
+        size = (task.anonymous_env or {}).get("_size") or (1, 1)
+        nodes = min(task.instance_num, task.max_concurrent or task.instance_num, 4)
+        env = env_repo.insert_env(
+            tx.conn,
+            scope,
+            Env(
+                pk=0,
+                env_id=ids.new_env_id(),
+                account=scope.account,
+                region=scope.region,
+                name="",
+                description="",
+                env_type="MANAGED",
+                zone=request.zone,
+                desired=nodes,
+                cpu=int(size[0]),
+                mem_gib=int(size[1]),
+                deleting=False,
+                anonymous_job_id=job_id,
+                sequence=0,
+                created_ms=now_ms,
+            ),
+            create_info=dict(task.anonymous_env or {}),
+            notifications=request.notifications,
+            tags=[],
+            resource_max_retry=0,
+            anonymous_task=task.name,
+        )
+        node_steps.request_nodes(tx, env, nodes, now_ms)
+        return env.env_id
+
+    async def job(self, scope: Scope, job_id: str) -> JobDetail:
+        def work(conn: Conn) -> JobDetail:
+            job = job_repo.find(conn, scope, job_id)
+            if job is None:
+                raise _job_not_found(job_id)
+            tasks = job_repo.tasks_of(conn, job.pk)
+            counts = {task.name: job_repo.state_counts(conn, task.pk) for task in tasks}
+            return JobDetail(job, tasks, counts, job_repo.row_of(conn, job.pk))
+
+        return await self._ctx.db.read(work)
+
+    async def jobs(
+        self,
+        scope: Scope,
+        job_ids: Sequence[str] | None,
+        filters: dict[str, list[str]],
+        offset: int,
+        limit: int,
+    ) -> tuple[int, list[Any], dict[str, list[InstanceState]]]:
+        def work(conn: Conn) -> tuple[int, list[Any], dict[str, list[InstanceState]]]:
+            total, rows = job_repo.search(conn, scope, job_ids, filters, offset, limit)
+            task_states = {
+                row.job_id: [t.state for t in job_repo.tasks_of(conn, row.pk)] for row in rows
+            }
+            return total, rows, task_states
+
+        return await self._ctx.db.read(work)
+
+    async def task(
+        self,
+        scope: Scope,
+        job_id: str,
+        task_name: str,
+        states: Sequence[InstanceState] | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[Job, Task, list[Instance], dict[InstanceState, int], dict[str, str]]:
+        def work(
+            conn: Conn,
+        ) -> tuple[Job, Task, list[Instance], dict[InstanceState, int], dict[str, str]]:
+            job, task = self._require_task(conn, scope, job_id, task_name)
+            found = job_repo.instances_of(conn, task.pk, states, offset, limit)
+            node_ids = sorted({i.node_id for i in found if i.node_id})
+            return (
+                job,
+                task,
+                found,
+                job_repo.state_counts(conn, task.pk),
+                env_repo.instance_ids(conn, node_ids),
+            )
+
+        return await self._ctx.db.read(work)
+
+    @staticmethod
+    def _require_task(conn: Conn, scope: Scope, job_id: str, task_name: str) -> tuple[Job, Task]:
+        job = job_repo.find(conn, scope, job_id)
+        if job is None:
+            raise _job_not_found(job_id)
+        task = job_repo.task_by_name(conn, job.pk, task_name)
+        if task is None:
+            raise errors.NotFound(
+                f"job {job_id} has no task {task_name}",
+                parameter="TaskName",
+                resource=task_name,
+                code="ResourceNotFound.Task",
+            )
+        return job, task
+
+    async def logs(
+        self,
+        scope: Scope,
+        job_id: str,
+        task_name: str,
+        indexes: Sequence[int] | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[int, list[tuple[Instance, bytes, bytes]], Task, Job]:
+        def work(conn: Conn) -> tuple[int, list[tuple[Instance, bytes, bytes]], Task, Job]:
+            job, task = self._require_task(conn, scope, job_id, task_name)
+            if indexes is not None:
+                chosen = [i for i in job_repo.instances_of(conn, task.pk) if i.index in indexes]
+            else:
+                chosen = job_repo.instances_of(conn, task.pk, None, offset, limit)
+            stored = job_repo.tails(conn, task.pk, [i.index for i in chosen])
+            return (
+                task.instance_num,
+                [(i, *stored.get(i.index, (b"", b""))) for i in chosen],
+                task,
+                job,
+            )
+
+        return await self._ctx.db.read(work)
+
+    async def terminate_job(self, scope: Scope, job_id: str) -> None:
+        def work(tx: Tx) -> None:
+            job = job_repo.find(tx.conn, scope, job_id)
+            if job is None:
+                raise _job_not_found(job_id)
+            if job.state is S.SUBMITTED:
+                raise errors.PreconditionFailed(
+                    "a SUBMITTED job cannot be terminated yet: retry in a moment",
+                    parameter="JobId",
+                    code="UnsupportedOperation",
+                )
+            if job.state in FINAL:
+                return
+            job_repo.save_job(tx.conn, dataclasses.replace(job, next_action="TERMINATING"))
+            self._wake_after(tx)
+
+        await self._ctx.db.write(work)
+
+    async def terminate_instance(
+        self, scope: Scope, job_id: str, task_name: str, index: int
+    ) -> None:
+        def work(tx: Tx) -> None:
+            _, task = self._require_task(tx.conn, scope, job_id, task_name)
+            instance = job_repo.instance_at(tx.conn, task.pk, index)
+            if instance is None:
+                raise errors.NotFound(
+                    f"task {task_name} has no instance {index}",
+                    parameter="TaskInstanceIndex",
+                    code="ResourceNotFound.TaskInstance",
+                )
+            if instance.state in FINAL:
+                return
+            job_repo.request_termination(tx.conn, task.pk, index)
+            self._wake_after(tx)
+
+        await self._ctx.db.write(work)
+
+    async def delete_job(self, scope: Scope, job_id: str) -> None:
+        def work(tx: Tx) -> None:
+            job = job_repo.find(tx.conn, scope, job_id)
+            if job is None:
+                raise _job_not_found(job_id)
+            unsettled = any(
+                state not in FINAL
+                for task in job_repo.tasks_of(tx.conn, job.pk)
+                for state in job_repo.state_counts(tx.conn, task.pk)
+            )
+            if job.state not in FINAL or unsettled:
+                raise errors.ResourceInUse(
+                    f"job {job_id} is {job.state.value}: terminate it and wait until it ends",
+                    parameter="JobId",
+                    code="ResourceInUse.Job",
+                )
+            job_repo.delete_job(tx.conn, job)
+
+        await self._ctx.db.write(work)
+
+    async def retry_jobs(self, scope: Scope, job_ids: Sequence[str]) -> None:
+        ctx = self._ctx
+
+        def work(tx: Tx) -> None:
+            now_ms = ctx.now_ms()
+            found = []
+            for job_id in job_ids:
+                job = job_repo.find(tx.conn, scope, job_id)
+                if job is None:
+                    raise _job_not_found(job_id)
+                if job.state is not S.FAILED:
+                    raise errors.PreconditionFailed(
+                        f"job {job_id} is {job.state.value}; only FAILED jobs can be retried",
+                        parameter="JobIds",
+                        code="UnsupportedOperation",
+                    )
+                found.append(job)
+            for job in found:
+                for task in job_repo.tasks_of(tx.conn, job.pk):
+                    failed = job_repo.instances_of(tx.conn, task.pk, [S.FAILED])
+                    reset = [machine.reset_for_retry(i, now_ms)[0] for i in failed]
+                    reset = [dataclasses.replace(i, state=S.SUBMITTED) for i in reset]
+                    job_repo.save_instances(tx.conn, task.pk, reset)
+                    if failed:
+                        job_repo.save_task(
+                            tx.conn,
+                            dataclasses.replace(
+                                task, state=S.SUBMITTED, ever_running=False, end_ms=None
+                            ),
+                        )
+                job_repo.save_job(
+                    tx.conn,
+                    dataclasses.replace(
+                        job,
+                        state=S.SUBMITTED,
+                        reason="",
+                        next_action="",
+                        ever_running=False,
+                        end_ms=None,
+                    ),
+                )
+            self._wake_after(tx)
+
+        await ctx.db.write(work)
+
+    async def events_of(
+        self, scope: Scope, owner_id: str
+    ) -> list[tuple[str, str, int, dict[str, Any]]]:
+        def work(conn: Conn) -> list[tuple[str, str, int, dict[str, Any]]]:
+            if (
+                job_repo.find(conn, scope, owner_id) is None
+                and env_repo.find(conn, scope, owner_id) is None
+            ):
+                raise errors.NotFound(f"no job or environment {owner_id}", resource=owner_id)
+            return event_repo.of_owner(conn, owner_id)
+
+        return await self._ctx.db.read(work)
+
+    # --- environments --------------------------------------------------------------------------
+
+    async def create_env(self, scope: Scope, request: EnvSubmission) -> str:
+        ctx = self._ctx
+
+        def work(tx: Tx) -> str:
+            now_ms = ctx.now_ms()
+            if request.client_token:
+                earlier = job_repo.token_owner(
+                    tx.conn, scope, "env", request.client_token, now_ms - TOKEN_WINDOW_MS
+                )
+                if earlier is not None:
+                    return earlier
+            self._check_notifications(tx.conn, scope, request.notifications)
+            env = env_repo.insert_env(
+                tx.conn,
+                scope,
+                Env(
+                    pk=0,
+                    env_id=ids.new_env_id(),
+                    account=scope.account,
+                    region=scope.region,
+                    name=request.name,
+                    description=request.description,
+                    env_type=request.env_type,
+                    zone=request.zone,
+                    desired=request.desired,
+                    cpu=request.cpu,
+                    mem_gib=request.mem_gib,
+                    deleting=False,
+                    anonymous_job_id=None,
+                    sequence=0,
+                    created_ms=now_ms,
+                ),
+                create_info=request.submitted,
+                notifications=request.notifications,
+                tags=request.tags,
+                resource_max_retry=request.resource_max_retry,
+            )
+            env_event(tx, env, "COMPUTE_ENV_CREATED", now_ms)
+            node_steps.request_nodes(tx, env, request.desired, now_ms)
+            if request.client_token:
+                job_repo.remember_token(
+                    tx.conn, scope, "env", request.client_token, env.env_id, now_ms
+                )
+            self._wake_after(tx)
+            return env.env_id
+
+        return await ctx.db.write(work)
+
+    @staticmethod
+    def _require_env(conn: Conn, scope: Scope, env_id: str) -> Env:
+        env = env_repo.find(conn, scope, env_id)
+        if env is None or env.anonymous_job_id is not None:
+            raise _env_not_found(env_id)
+        return env
+
+    async def env(self, scope: Scope, env_id: str) -> EnvDetail:
+        def work(conn: Conn) -> EnvDetail:
+            env = self._require_env(conn, scope, env_id)
+            nodes = env_repo.nodes_of(conn, env)
+            busy = {node_id for _, _, node_id in _busy(conn, [n.node_id for n in nodes])}
+            return EnvDetail(env, nodes, env_repo.row_of(conn, env_id), busy)
+
+        return await self._ctx.db.read(work)
+
+    async def envs(
+        self,
+        scope: Scope,
+        env_ids: Sequence[str] | None,
+        filters: dict[str, list[str]],
+        offset: int,
+        limit: int,
+    ) -> tuple[int, list[EnvDetail]]:
+        def work(conn: Conn) -> tuple[int, list[EnvDetail]]:
+            total, rows = env_repo.search(conn, scope, env_ids, filters, offset, limit)
+            details = []
+            for row in rows:
+                env = env_repo.by_id(conn, row.env_id)
+                assert env is not None
+                details.append(EnvDetail(env, env_repo.nodes_of(conn, env), row, set()))
+            return total, details
+
+        return await self._ctx.db.read(work)
+
+    async def modify_env(
+        self,
+        scope: Scope,
+        env_id: str,
+        desired: int | None,
+        name: str | None,
+        description: str | None,
+    ) -> None:
+        ctx = self._ctx
+
+        def work(tx: Tx) -> None:
+            now_ms = ctx.now_ms()
+            env = self._require_env(tx.conn, scope, env_id)
+            if env.deleting:
+                raise errors.PreconditionFailed(
+                    f"compute environment {env_id} is being deleted",
+                    parameter="EnvId",
+                    code="UnsupportedOperation.ComputeEnvOperation",
+                )
+            values: dict[str, Any] = {}
+            if name is not None:
+                values["name"] = name
+            if description is not None:
+                values["description"] = description
+            if desired is not None and desired != env.desired:
+                self._resize(tx, env, desired, now_ms)
+                values["desired"] = desired
+            if values:
+                env_repo.update_env(tx.conn, env, **values)
+            self._wake_after(tx)
+
+        await ctx.db.write(work)
+
+    def _resize(self, tx: Tx, env: Env, desired: int, now_ms: int) -> None:
+        nodes = [n for n in env_repo.nodes_of(tx.conn, env) if n.state is not NodeState.DELETING]
+        if desired > len(nodes):
+            node_steps.request_nodes(tx, env, desired - len(nodes), now_ms)
+            return
+        cut = len(nodes) - desired
+        busy = {node_id for _, _, node_id in _busy(tx.conn, [n.node_id for n in nodes])}
+        # Idle nodes first, newest first among equals.
+        order = sorted(nodes, key=lambda n: (n.node_id in busy, -nodes.index(n)))
+        effects = Effects()
+        for node in order[:cut]:
+            node_steps.start_deleting(
+                tx, env, node, now_ms, effects, f"ModifyComputeEnv {env.env_id}"
+            )
+        self._defer(tx, effects)
+
+    def _defer(self, tx: Tx, effects: Effects) -> None:
+        if effects:
+            tx.after_commit(lambda: self._controller.submit_effects(effects))
+
+    async def delete_env(self, scope: Scope, env_id: str) -> None:
+        def work(tx: Tx) -> None:
+            env = self._require_env(tx.conn, scope, env_id)
+            if env.deleting:
+                raise errors.PreconditionFailed(
+                    f"compute environment {env_id} is already being deleted",
+                    parameter="EnvId",
+                    code="UnsupportedOperation.ComputeEnvAcceptOtherRequest",
+                )
+            node_ids = [n.node_id for n in env_repo.nodes_of(tx.conn, env)]
+            if _busy(tx.conn, node_ids) or _has_queued_work(tx.conn, env.env_id):
+                raise errors.PreconditionFailed(
+                    f"compute environment {env_id} still runs task instances: wait for them or "
+                    "terminate their jobs",
+                    parameter="EnvId",
+                    code="UnsupportedOperation.ComputeEnvAcceptOtherRequest",
+                )
+            env_repo.update_env(tx.conn, env, deleting=True)
+            self._wake_after(tx)
+
+        await self._ctx.db.write(work)
+
+    async def terminate_nodes(self, scope: Scope, env_id: str, node_ids: Sequence[str]) -> None:
+        ctx = self._ctx
+
+        def work(tx: Tx) -> None:
+            now_ms = ctx.now_ms()
+            env = self._require_env(tx.conn, scope, env_id)
+            nodes = {n.node_id: n for n in env_repo.nodes_of(tx.conn, env)}
+            for node_id in node_ids:
+                node = nodes.get(node_id)
+                if node is None:
+                    raise errors.NotFound(
+                        f"compute node {node_id} is not in {env_id}",
+                        parameter="ComputeNodeId",
+                        resource=node_id,
+                        code="ResourceNotFound.ComputeNode",
+                    )
+                if node.state is NodeState.DELETING:
+                    raise errors.PreconditionFailed(
+                        f"compute node {node_id} is already terminating",
+                        parameter="ComputeNodeId",
+                        code="UnsupportedOperation.ComputeNodeIsTerminating",
+                    )
+                if node.state not in TERMINABLE:
+                    raise errors.PreconditionFailed(
+                        f"compute node {node_id} is {node.state.value} and cannot be terminated",
+                        parameter="ComputeNodeId",
+                        code="UnsupportedOperation.ComputeNodeForbidTerminate",
+                    )
+            effects = Effects()
+            for node_id in node_ids:
+                node_steps.start_deleting(
+                    tx, env, nodes[node_id], now_ms, effects, f"TerminateComputeNode {node_id}"
+                )
+            env_repo.update_env(tx.conn, env, desired=max(0, env.desired - len(node_ids)))
+            self._defer(tx, effects)
+            self._wake_after(tx)
+
+        await ctx.db.write(work)
+
+    async def activities(
+        self, scope: Scope, env_id: str, node_id: str | None, offset: int, limit: int
+    ) -> tuple[int, list[Any]]:
+        def work(conn: Conn) -> tuple[int, list[Any]]:
+            env = self._require_env(conn, scope, env_id)
+            return env_repo.activities_of(conn, env, node_id, offset, limit)
+
+        return await self._ctx.db.read(work)
+
+
+def _busy(conn: Conn, node_ids: Sequence[str]) -> list[tuple[int, int, str]]:
+    """(job key, task key, node id) of instances in flight on these nodes."""
+    if not node_ids:
+        return []
+    return [
+        (job_pk, task_pk, instance.node_id)
+        for job_pk, task_pk, index in job_repo.running_on_nodes(conn, node_ids)
+        if (instance := job_repo.instance_at(conn, task_pk, index)) is not None
+    ]
+
+
+def _has_queued_work(conn: Conn, env_id: str) -> bool:
+    return job_repo.has_unsettled_in_env(conn, env_id)

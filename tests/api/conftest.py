@@ -1,0 +1,40 @@
+"""API tests share one server per module and database kind, emptied before every test.
+
+Starting a server costs far more than most API tests; the message service keeps all its state in
+the database, so emptying the tables gives each test the same fresh start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
+
+from batchd.store import schema
+from tests.support import RunningServer, server_in_thread
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def shared_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    directory = tmp_path_factory.mktemp("server")
+    if request.param == "sqlite":
+        url = f"sqlite:///{directory / 'batchd.db'}"
+    else:
+        url = str(request.getfixturevalue("pg_database"))
+    with server_in_thread(directory / "data", url) as running:
+        yield running
+
+
+@pytest.fixture
+def server(shared_server: RunningServer) -> RunningServer:
+    """The module's server with every table emptied."""
+    engine = create_engine(shared_server.database_url, poolclass=NullPool)
+    with engine.begin() as conn:
+        for table in reversed(schema.metadata.sorted_tables):
+            conn.execute(table.delete())
+    engine.dispose()
+    return shared_server

@@ -1,0 +1,1 @@
+"""Tests of batchd.api.tc3, the Batch API protocol layer."""

@@ -1,0 +1,1 @@
+"""End-to-end tests of the batch service through the official Batch SDK."""

@@ -1,0 +1,105 @@
+"""The official Batch SDK pointed at the real server, and helpers to wait on real work."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.support import RunningServer
+
+
+class BatchApi:
+    """Calls actions through `tencentcloud-sdk-python-batch` and returns the answer as a dict."""
+
+    def __init__(self, server: RunningServer, method: str = "POST") -> None:
+        from tencentcloud.batch.v20170312 import batch_client
+        from tencentcloud.common import credential
+        from tencentcloud.common.profile.client_profile import ClientProfile
+        from tencentcloud.common.profile.http_profile import HttpProfile
+
+        cred = credential.Credential(server.credential.secret_id, server.credential.secret_key)
+        profile = HttpProfile(protocol="http", endpoint=server.host, reqMethod=method)
+        self.client = batch_client.BatchClient(
+            cred, "ap-guangzhou", ClientProfile(httpProfile=profile)
+        )
+
+    def __call__(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
+        from tencentcloud.batch.v20170312 import models
+
+        request = getattr(models, f"{action}Request")()
+        request.from_json_string(json.dumps(params))
+        answer: dict[str, Any] = json.loads(getattr(self.client, action)(request).to_json_string())
+        return answer
+
+    def until(
+        self,
+        action: str,
+        params: dict[str, Any],
+        predicate: Callable[[dict[str, Any]], bool],
+        timeout: float = 60.0,
+    ) -> dict[str, Any]:
+        """Call until `predicate` holds for the answer, failing after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            answer = self(action, params)
+            if predicate(answer):
+                return answer
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{action} never satisfied the condition; last: {answer}")
+            time.sleep(0.1)
+
+    def env(self, nodes: int = 2, name: str = "test-env") -> str:
+        """A compute environment whose nodes are all RUNNING."""
+        env_id = str(
+            self(
+                "CreateComputeEnv",
+                {
+                    "ComputeEnv": {
+                        "EnvName": name,
+                        "DesiredComputeNodeCount": nodes,
+                        "EnvData": {"InstanceType": "S5.SMALL1"},
+                    },
+                    "Placement": {"Zone": "ap-guangzhou-2"},
+                },
+            )["EnvId"]
+        )
+        self.until(
+            "DescribeComputeEnv",
+            {"EnvId": env_id},
+            lambda d: (
+                [n["ComputeNodeState"] for n in d["ComputeNodeSet"]].count("RUNNING") == nodes
+            ),
+        )
+        return env_id
+
+    def submit(self, tasks: list[dict[str, Any]], **job: Any) -> str:
+        answer = self(
+            "SubmitJob", {"Placement": {"Zone": "ap-guangzhou-2"}, "Job": {"Tasks": tasks, **job}}
+        )
+        return str(answer["JobId"])
+
+    def finished(self, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+        return self.until(
+            "DescribeJob",
+            {"JobId": job_id},
+            lambda d: d["JobState"] in ("SUCCEED", "FAILED"),
+            timeout,
+        )
+
+
+@pytest.fixture
+def batch(server: RunningServer) -> BatchApi:
+    return BatchApi(server)
+
+
+def command_task(name: str, env_id: str, command: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "TaskName": name,
+        "EnvId": env_id,
+        "Application": {"DeliveryForm": "LOCAL", "Command": command},
+        **fields,
+    }

@@ -1,0 +1,137 @@
+"""Jobs that really run on Dask workers, driven by the official Batch SDK."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from tests.batch.conftest import BatchApi, command_task
+
+
+def _stdout(log: str) -> bytes:
+    prefix, _, data = log.partition("base64,")
+    assert prefix.startswith("data:text/plain")
+    return base64.b64decode(data)
+
+
+def test_a_dag_runs_in_order_with_its_environment_variables(batch: BatchApi) -> None:
+    env_id = batch.env(nodes=2)
+    job_id = batch.submit(
+        [
+            command_task(
+                "first",
+                env_id,
+                "echo $BATCH_JOB_ID $BATCH_TASK_NAME $BATCH_TASK_INSTANCE_INDEX "
+                "$BATCH_TASK_INSTANCE_NUM $GREETING",
+                TaskInstanceNum=3,
+                EnvVars=[{"Name": "GREETING", "Value": "hi"}],
+            ),
+            command_task("second", env_id, "echo done"),
+        ],
+        JobName="dag",
+        Dependences=[{"StartTask": "first", "EndTask": "second"}],
+    )
+    job = batch.finished(job_id)
+    assert job["JobState"] == "SUCCEED"
+    assert job["TaskMetrics"]["SucceedCount"] == 2
+    assert job["TaskInstanceMetrics"]["SucceedCount"] == 4
+    first, second = job["TaskSet"]
+    assert first["EndTime"] <= second["CreateTime"] or first["EndTime"] <= second["EndTime"]
+
+    logs = batch("DescribeTaskLogs", {"JobId": job_id, "TaskName": "first", "Limit": 10})
+    assert logs["TotalCount"] == 3
+    lines = sorted(_stdout(entry["StdoutLog"]) for entry in logs["TaskInstanceLogSet"])
+    assert lines == [f"{job_id} first {i} 3 hi\n".encode() for i in range(3)]
+
+    task = batch("DescribeTask", {"JobId": job_id, "TaskName": "first"})
+    assert [i["TaskInstanceState"] for i in task["TaskInstanceSet"]] == ["SUCCEED"] * 3
+    assert all(i["ExitCode"] == 0 and i["RunningTime"] for i in task["TaskInstanceSet"])
+
+
+def test_a_failing_task_is_retried_then_fails_the_job_and_skips_its_dependents(
+    batch: BatchApi,
+) -> None:
+    env_id = batch.env(nodes=1)
+    job_id = batch.submit(
+        [
+            command_task("flaky", env_id, "echo oops >&2; exit 3", MaxRetryCount=2),
+            command_task("after", env_id, "true"),
+        ],
+        Dependences=[{"StartTask": "flaky", "EndTask": "after"}],
+    )
+    job = batch.finished(job_id)
+    assert job["JobState"] == "FAILED"
+    assert job["StateReason"] == "task flaky failed"
+    flaky = batch("DescribeTask", {"JobId": job_id, "TaskName": "flaky"})["TaskInstanceSet"][0]
+    assert (flaky["TaskInstanceState"], flaky["ExitCode"], flaky["StateReason"]) == (
+        "FAILED",
+        3,
+        "EXIT_CODE_NON_ZERO",
+    )
+    after = batch("DescribeTask", {"JobId": job_id, "TaskName": "after"})["TaskInstanceSet"][0]
+    assert (after["TaskInstanceState"], after["StateReason"]) == ("FAILED", "DEPENDENCE_FAILED")
+    logs = batch("DescribeTaskLogs", {"JobId": job_id, "TaskName": "flaky"})
+    assert base64.b64decode(logs["TaskInstanceLogSet"][0]["StderrLog"].split(",")[1]) == b"oops\n"
+
+    batch("RetryJobs", {"JobIds": [job_id]})
+    job = batch.finished(job_id)
+    assert job["JobState"] == "FAILED"
+    batch("DeleteJob", {"JobId": job_id})
+    with pytest.raises(Exception, match=r"ResourceNotFound\.Job"):
+        batch("DescribeJob", {"JobId": job_id})
+
+
+def test_terminate_job_kills_the_running_command(batch: BatchApi) -> None:
+    env_id = batch.env(nodes=1)
+    job_id = batch.submit([command_task("sleepy", env_id, "sleep 300")])
+    batch.until("DescribeJob", {"JobId": job_id}, lambda d: d["JobState"] == "RUNNING")
+    batch("TerminateJob", {"JobId": job_id})
+    job = batch.finished(job_id, timeout=20)
+    assert job["JobState"] == "FAILED"
+    instance = batch("DescribeTask", {"JobId": job_id, "TaskName": "sleepy"})["TaskInstanceSet"][0]
+    assert instance["StateReason"] == "TERMINATED_BY_USER"
+    assert job["NextAction"] == ""
+
+
+def test_timeout_fails_the_attempt(batch: BatchApi) -> None:
+    env_id = batch.env(nodes=1)
+    job_id = batch.submit([command_task("slow", env_id, "sleep 30", Timeout=1)])
+    batch.finished(job_id, timeout=30)
+    instance = batch("DescribeTask", {"JobId": job_id, "TaskName": "slow"})["TaskInstanceSet"][0]
+    assert instance["StateReason"] == "TIMEOUT"
+
+
+def test_submit_job_is_idempotent_by_client_token(batch: BatchApi) -> None:
+    env_id = batch.env(nodes=1)
+    params = {
+        "Placement": {"Zone": "ap-guangzhou-2"},
+        "ClientToken": "token-1",
+        "Job": {"Tasks": [command_task("t", env_id, "true")]},
+    }
+    assert batch("SubmitJob", params)["JobId"] == batch("SubmitJob", params)["JobId"]
+    assert batch("DescribeJobs", {})["TotalCount"] == 1
+
+
+def test_bad_jobs_are_refused_and_nothing_is_stored(batch: BatchApi) -> None:
+    env_id = batch.env(nodes=1)
+    cases: dict[str, dict[str, Any]] = {
+        "InvalidParameterValue.DependenceUnfeasible": dict(
+            tasks=[command_task("a", env_id, "true"), command_task("b", env_id, "true")],
+            Dependences=[{"StartTask": "a", "EndTask": "b"}, {"StartTask": "b", "EndTask": "a"}],
+        ),
+        "InvalidParameterValue.DependenceNotFoundTaskName": dict(
+            tasks=[command_task("a", env_id, "true")],
+            Dependences=[{"StartTask": "a", "EndTask": "ghost"}],
+        ),
+        "InvalidParameter.TaskName": dict(
+            tasks=[command_task("a", env_id, "true"), command_task("a", env_id, "true")]
+        ),
+        "ResourceNotFound.ComputeEnv": dict(tasks=[command_task("a", "env-00000000", "true")]),
+    }
+    for code, case in cases.items():
+        tasks = case.pop("tasks")
+        with pytest.raises(Exception, match=code.replace(".", r"\.")):
+            batch.submit(tasks, **case)
+    assert batch("DescribeJobs", {})["TotalCount"] == 0

@@ -1,0 +1,88 @@
+"""Restarts and lost workers: kill -9 of batchd mid-job, and of a Dask worker mid-task."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.batch.conftest import BatchApi, command_task
+from tests.support import RunningServer, ServerProcess, wait_until
+
+
+@pytest.fixture
+def process(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    server = ServerProcess(tmp_path / "data", database_url)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _api(process: ServerProcess) -> BatchApi:
+    return BatchApi(RunningServer(process.base_url, process.data_dir, process.database_url))
+
+
+def _pids_of(command_fragment: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (entry / "stat").read_text().split()[2]
+        except OSError:
+            continue
+        if command_fragment in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_job_survives_kill_9_of_batchd(process: ServerProcess, tmp_path: Path) -> None:
+    batch = _api(process)
+    env_id = batch.env(nodes=1)
+    marker = tmp_path / "attempts"
+    # The first attempt waits to be killed with the server; the retry finds the marker and ends.
+    command = f"echo run >> {marker}; test $(wc -l < {marker}) -ge 2 || sleep 120"
+    job_id = batch.submit([command_task("once", env_id, command, MaxRetryCount=2)])
+    batch.until("DescribeJob", {"JobId": job_id}, lambda d: d["JobState"] == "RUNNING")
+
+    process.kill()
+    process.start()
+    batch = _api(process)
+
+    job = batch.finished(job_id, timeout=90)
+    assert job["JobState"] == "SUCCEED"
+    assert marker.read_text().count("run") == 2
+    env = batch("DescribeComputeEnv", {"EnvId": env_id})
+    assert [n["ComputeNodeState"] for n in env["ComputeNodeSet"]] == ["RUNNING"]
+    # No command of the first attempt outlived the server that started it.
+    assert not _pids_of("sleep 120")
+
+
+def test_a_killed_worker_fails_its_attempt_and_the_retry_succeeds(
+    process: ServerProcess, tmp_path: Path
+) -> None:
+    batch = _api(process)
+    env_id = batch.env(nodes=1)
+    marker = tmp_path / "attempts"
+    pid_file = tmp_path / "worker.pid"
+    # The first attempt records its worker's pid (the shell's parent) and waits.
+    command = (
+        f"echo run >> {marker}; if [ $(wc -l < {marker}) -ge 2 ]; then exit 0; fi; "
+        f"echo $PPID > {pid_file}; sleep 120"
+    )
+    job_id = batch.submit([command_task("once", env_id, command, MaxRetryCount=1)])
+    wait_until(lambda: pid_file.exists() and pid_file.read_text().strip() != "", timeout=60)
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+    job = batch.finished(job_id, timeout=90)
+    assert job["JobState"] == "SUCCEED"
+    assert marker.read_text().count("run") == 2
+    wait_until(lambda: not _pids_of("sleep 120"), timeout=10)
+    activities = batch("DescribeComputeEnvActivities", {"EnvId": env_id})
+    assert activities["TotalCount"] >= 1

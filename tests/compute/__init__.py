@@ -1,0 +1,1 @@
+"""Tests of batchd.compute (the worker-side runner)."""
