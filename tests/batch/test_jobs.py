@@ -135,3 +135,63 @@ def test_bad_jobs_are_refused_and_nothing_is_stored(batch: BatchApi) -> None:
         with pytest.raises(Exception, match=code.replace(".", r"\.")):
             batch.submit(tasks, **case)
     assert batch("DescribeJobs", {})["TotalCount"] == 0
+
+
+def test_an_anonymous_environment_runs_its_task_and_goes_away(batch: BatchApi) -> None:
+    task = {
+        "TaskName": "own-env",
+        "TaskInstanceNum": 2,
+        "ComputeEnv": {"EnvType": "MANAGED", "EnvData": {"InstanceType": "S5.SMALL1"}},
+        "Application": {"DeliveryForm": "LOCAL", "Command": "echo $BATCH_ENV_ID"},
+    }
+    job_id = batch.submit([task])
+    job = batch.finished(job_id, timeout=90)
+    assert job["JobState"] == "SUCCEED"
+    logs = batch("DescribeTaskLogs", {"JobId": job_id, "TaskName": "own-env"})
+    env_ids = {_stdout(entry["StdoutLog"]).strip() for entry in logs["TaskInstanceLogSet"]}
+    (env_id,) = env_ids
+    assert env_id.startswith(b"env-")
+    # Anonymous environments are not listed, and this one is torn down once its task ended.
+    assert batch("DescribeComputeEnvs", {})["TotalCount"] == 0
+    batch.until("DescribeJobs", {}, lambda _: _env_gone(batch, env_id.decode()), timeout=60)
+
+
+def _env_gone(batch: BatchApi, env_id: str) -> bool:
+    try:
+        batch("DescribeComputeEnv", {"EnvId": env_id})
+    except Exception as error:
+        return "ResourceNotFound.ComputeEnv" in str(error)
+    return False
+
+
+def test_filters_combine_and_tags_filter(batch: BatchApi) -> None:
+    env_id = batch.env(nodes=1)
+    tagged = batch.submit([command_task("t", env_id, "true")], Tags=[{"Key": "team", "Value": "a"}])
+    plain = batch.submit([command_task("t", env_id, "exit 1")])
+    batch.finished(tagged)
+    batch.finished(plain)
+
+    def ids(filters: list[dict[str, Any]]) -> set[str]:
+        return {j["JobId"] for j in batch("DescribeJobs", {"Filters": filters})["JobSet"]}
+
+    assert ids([{"Name": "tag-key", "Values": ["team"]}]) == {tagged}
+    assert ids([{"Name": "tag:team", "Values": ["a", "b"]}]) == {tagged}
+    assert ids([{"Name": "tag-value", "Values": ["nope"]}]) == set()
+    assert ids([{"Name": "job-state", "Values": ["FAILED", "SUCCEED"]}]) == {tagged, plain}
+    both = [
+        {"Name": "job-state", "Values": ["FAILED"]},
+        {"Name": "job-state", "Values": ["SUCCEED"]},
+    ]
+    assert ids(both) == set()
+
+
+def test_a_zone_outside_the_region_is_refused(batch: BatchApi) -> None:
+    with pytest.raises(Exception, match=r"InvalidZone\.MismatchRegion"):
+        batch(
+            "SubmitJob",
+            {
+                "Placement": {"Zone": "eu-west-1"},
+                "Job": {"Tasks": [command_task("t", "env-00000000", "true")]},
+            },
+        )
+    assert batch("DescribeJobs", {})["TotalCount"] == 0

@@ -150,6 +150,8 @@ class Controller:
         for job in job_repo.active(tx.conn):
             step = JobStep(tx, job, now_ms, effects, views.get, self._work_root)
             step.run(outcomes.get(job.job_id, {}))
+        if env_repo.retire_finished_anonymous(tx.conn):
+            tx.after_commit(self.wake)  # the next tick tears them down
         return effects
 
     async def _recover(self) -> None:

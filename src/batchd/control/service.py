@@ -234,7 +234,7 @@ class BatchService:
         self,
         scope: Scope,
         job_ids: Sequence[str] | None,
-        filters: dict[str, list[str]],
+        filters: Sequence[tuple[str, list[str]]],
         offset: int,
         limit: int,
     ) -> tuple[int, list[Any], dict[str, list[InstanceState]]]:
@@ -497,7 +497,7 @@ class BatchService:
         self,
         scope: Scope,
         env_ids: Sequence[str] | None,
-        filters: dict[str, list[str]],
+        filters: Sequence[tuple[str, list[str]]],
         offset: int,
         limit: int,
     ) -> tuple[int, list[EnvDetail]]:

@@ -29,8 +29,9 @@ def _dump(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(exclude_none=True)
 
 
-def _filters(filters: list[Any] | None) -> dict[str, list[str]]:
-    return {f.Name: list(f.Values) for f in filters or []}
+def _filters(filters: list[Any] | None) -> list[tuple[str, list[str]]]:
+    """Filters are AND-ed, each filter's values OR-ed, so two filters of one name both apply."""
+    return [(f.Name, list(f.Values)) for f in filters or []]
 
 
 def node_size(env_data: dict[str, Any] | None) -> tuple[int, int]:
@@ -88,6 +89,17 @@ def _task_submission(position: int, task: Any) -> TaskSubmission:
     )
 
 
+def _zone(scope: Scope, zone: str) -> str:
+    """A zone is a free label, but it must belong to the request's region."""
+    if not zone.startswith(f"{scope.region}-"):
+        raise errors.InvalidParameterValue(
+            f"zone {zone!r} is not in region {scope.region}: use a zone named {scope.region}-N",
+            parameter="Placement.Zone",
+            code="InvalidZone.MismatchRegion",
+        )
+    return zone
+
+
 def _notifications(items: list[Any] | None) -> list[dict[str, Any]]:
     return [_dump(n) for n in items or []]
 
@@ -101,7 +113,7 @@ def build(service: BatchService) -> dict[str, tuple[type[BaseModel], Handler]]:
             name=job.JobName or "",
             description=job.JobDescription or "",
             priority=job.Priority or 0,
-            zone=request.Placement.Zone,
+            zone=_zone(scope, request.Placement.Zone),
             depend_on=DependOn(job.TaskExecutionDependOn or "PRE_TASK_SUCCEED"),
             state_if_create_failed=job.StateIfCreateCvmFailed or "FAILED",
             tasks=tuple(_task_submission(n, task) for n, task in enumerate(job.Tasks)),
@@ -277,7 +289,7 @@ def build(service: BatchService) -> dict[str, tuple[type[BaseModel], Handler]]:
             name=env.EnvName,
             description=env.EnvDescription or "",
             env_type=env.EnvType or "MANAGED",
-            zone=request.Placement.Zone,
+            zone=_zone(scope, request.Placement.Zone),
             desired=env.DesiredComputeNodeCount,
             cpu=cpu,
             mem_gib=mem,

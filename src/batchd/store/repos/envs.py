@@ -12,7 +12,10 @@ from batchd.domain.job import Env
 from batchd.domain.node import Node
 from batchd.domain.scope import Scope
 from batchd.domain.states import NodeState
+from batchd.store.repos import paging
 from batchd.store.tables_batch import activities, envs, nodes
+from batchd.store.tables_batch import jobs as jobs_table
+from batchd.store.tables_batch import tasks as tasks_table
 
 
 def _to_env(row: Any) -> Env:
@@ -120,7 +123,7 @@ def search(
     conn: Connection,
     scope: Scope,
     env_ids: Sequence[str] | None,
-    filters: dict[str, list[str]],
+    filters: Sequence[tuple[str, list[str]]],
     offset: int,
     limit: int,
 ) -> tuple[int, list[Any]]:
@@ -131,19 +134,9 @@ def search(
     ]
     if env_ids is not None:
         where.append(envs.c.env_id.in_(list(env_ids)))
-    for name, values in filters.items():
-        column = {"zone": envs.c.zone, "env-id": envs.c.env_id, "env-name": envs.c.name}.get(name)
-        if column is not None:
-            where.append(column.in_(values))
-    total = conn.execute(select(func.count()).select_from(envs).where(*where)).scalar_one()
-    rows = conn.execute(
-        select(envs)
-        .where(*where)
-        .order_by(envs.c.created_ms.desc(), envs.c.env_id)
-        .offset(offset)
-        .limit(limit)
-    ).all()
-    return int(total), list(rows)
+    columns = {"zone": envs.c.zone, "env-id": envs.c.env_id, "env-name": envs.c.name}
+    order = (envs.c.created_ms.desc(), envs.c.env_id)
+    return paging.page(conn, envs, where, columns, filters, order, offset, limit)
 
 
 def update_env(conn: Connection, env: Env, **values: Any) -> None:
@@ -266,3 +259,23 @@ def activities_of(
         select(activities).where(*where).order_by(activities.c.pk).offset(offset).limit(limit)
     ).all()
     return int(total), list(rows)
+
+
+def retire_finished_anonymous(conn: Connection) -> int:
+    """Mark deleting the anonymous environments whose task has ended (SUCCEED or FAILED;
+    a FAILED_INTERRUPTED task keeps its nodes for inspection)."""
+    ended = (
+        select(tasks_table.c.pk)
+        .join(jobs_table, jobs_table.c.pk == tasks_table.c.job_pk)
+        .where(
+            jobs_table.c.job_id == envs.c.anonymous_job_id,
+            tasks_table.c.name == envs.c.anonymous_task,
+            tasks_table.c.state.in_(["SUCCEED", "FAILED"]),
+        )
+    )
+    result = conn.execute(
+        update(envs)
+        .where(envs.c.anonymous_job_id.is_not(None), envs.c.deleting.is_(False), ended.exists())
+        .values(deleting=True)
+    )
+    return int(result.rowcount)

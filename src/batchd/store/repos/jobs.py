@@ -12,6 +12,7 @@ from batchd.domain.instance import Instance
 from batchd.domain.job import Job, Task
 from batchd.domain.scope import Scope
 from batchd.domain.states import FINAL, DependOn, FailedAction, InstanceState
+from batchd.store.repos import paging
 from batchd.store.tables_batch import client_tokens, instances, jobs, tasks
 
 
@@ -322,7 +323,7 @@ def search(
     conn: Connection,
     scope: Scope,
     job_ids: Sequence[str] | None,
-    filters: dict[str, list[str]],
+    filters: Sequence[tuple[str, list[str]]],
     offset: int,
     limit: int,
 ) -> tuple[int, list[Any]]:
@@ -335,18 +336,8 @@ def search(
         "job-state": jobs.c.state,
         "zone": jobs.c.zone,
     }
-    for name, values in filters.items():
-        if name in columns:
-            where.append(columns[name].in_(values))
-    total = conn.execute(select(func.count()).select_from(jobs).where(*where)).scalar_one()
-    rows = conn.execute(
-        select(jobs)
-        .where(*where)
-        .order_by(jobs.c.created_ms.desc(), jobs.c.job_id)
-        .offset(offset)
-        .limit(limit)
-    ).all()
-    return int(total), list(rows)
+    order = (jobs.c.created_ms.desc(), jobs.c.job_id)
+    return paging.page(conn, jobs, where, columns, filters, order, offset, limit)
 
 
 def delete_job(conn: Connection, job: Job) -> None:
