@@ -20,6 +20,7 @@ from batchd.api.tc3 import handlers
 from batchd.api.tc3.dispatch import METHODS as TC3_METHODS
 from batchd.api.tc3.dispatch import Tc3Endpoint
 from batchd.control.service import BatchService
+from batchd.control.templates import TemplateService
 from batchd.mq.service import MessageService
 
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
@@ -41,7 +42,13 @@ def build(
         Route("/metrics", ops.metrics, methods=["GET"]),
     ]
     if batch is not None:
-        tc3 = Tc3Endpoint(keyring, handlers.build(batch), metrics, region, service.ctx.clock)
+        tc3 = Tc3Endpoint(
+            keyring,
+            handlers.build(batch, TemplateService(service.ctx)),
+            metrics,
+            region,
+            service.ctx.clock,
+        )
         routes.append(Route("/", tc3.handle, methods=TC3_METHODS))
 
     @asynccontextmanager

@@ -12,6 +12,7 @@ from batchd.api.tc3 import models_env as env_models
 from batchd.api.tc3 import models_job as job_models
 from batchd.api.tc3 import views
 from batchd.control.service import BatchService
+from batchd.control.templates import TemplateService
 from batchd.domain import errors
 from batchd.domain.events import iso
 from batchd.domain.node import size_of_instance_type
@@ -104,7 +105,9 @@ def _notifications(items: list[Any] | None) -> list[dict[str, Any]]:
     return [_dump(n) for n in items or []]
 
 
-def build(service: BatchService) -> dict[str, tuple[type[BaseModel], Handler]]:
+def build(
+    service: BatchService, templates: TemplateService
+) -> dict[str, tuple[type[BaseModel], Handler]]:
     """Every served action: its request model and its handler."""
 
     async def submit_job(scope: Scope, request: job_models.SubmitJobRequest) -> dict[str, Any]:
@@ -427,7 +430,69 @@ def build(service: BatchService) -> dict[str, tuple[type[BaseModel], Handler]]:
         await service.terminate_nodes(scope, request.EnvId, request.ComputeNodeIds)
         return {}
 
+    # --- task templates ----------------------------------------------------------------------
+
+    async def create_task_template(
+        scope: Scope, request: job_models.CreateTaskTemplateRequest
+    ) -> dict[str, Any]:
+        template_id = await templates.create(
+            scope,
+            request.TaskTemplateName,
+            request.TaskTemplateDescription or "",
+            _dump(request.TaskTemplateInfo),
+            [_dump(t) for t in request.Tags or []],
+        )
+        return {"TaskTemplateId": template_id}
+
+    async def describe_task_templates(
+        scope: Scope, request: job_models.DescribeTaskTemplatesRequest
+    ) -> dict[str, Any]:
+        total, rows = await templates.search(
+            scope,
+            request.TaskTemplateIds,
+            _filters(request.Filters),
+            request.Offset or 0,
+            20 if request.Limit is None else request.Limit,
+        )
+        return {
+            "TaskTemplateSet": [
+                {
+                    "TaskTemplateId": row.template_id,
+                    "TaskTemplateName": row.name,
+                    "TaskTemplateDescription": row.description,
+                    "TaskTemplateInfo": _mask(json.loads(row.info)),
+                    "CreateTime": iso(row.created_ms),
+                    "Tags": json.loads(row.tags),
+                }
+                for row in rows
+            ],
+            "TotalCount": total,
+        }
+
+    async def modify_task_template(
+        scope: Scope, request: job_models.ModifyTaskTemplateRequest
+    ) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        if request.TaskTemplateName is not None:
+            values["name"] = request.TaskTemplateName
+        if request.TaskTemplateDescription is not None:
+            values["description"] = request.TaskTemplateDescription
+        if request.TaskTemplateInfo is not None:
+            values["info"] = json.dumps(_dump(request.TaskTemplateInfo))
+        await templates.modify(scope, request.TaskTemplateId, values)
+        return {}
+
+    async def delete_task_templates(
+        scope: Scope, request: job_models.DeleteTaskTemplatesRequest
+    ) -> dict[str, Any]:
+        await templates.delete(scope, request.TaskTemplateIds)
+        return {}
+
     handlers: dict[str, tuple[type[BaseModel], Handler]] = {
+        "CreateTaskTemplate": (job_models.CreateTaskTemplateRequest, create_task_template),
+        "DescribeTaskTemplates": (job_models.DescribeTaskTemplatesRequest, describe_task_templates),
+        "ModifyTaskTemplate": (job_models.ModifyTaskTemplateRequest, modify_task_template),
+        "DeleteTaskTemplates": (job_models.DeleteTaskTemplatesRequest, delete_task_templates),
         "SubmitJob": (job_models.SubmitJobRequest, submit_job),
         "DescribeJob": (job_models.DescribeJobRequest, describe_job),
         "DescribeJobs": (job_models.DescribeJobsRequest, describe_jobs),
