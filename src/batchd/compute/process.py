@@ -66,21 +66,29 @@ class Attempt:
         However the leader ends, every process still left in its group is terminated before the
         leader is reaped, so an instance never leaves background processes behind.
         """
-        with self._lock:
-            if self.kill_reason is not None:
-                return Outcome(None, self.kill_reason, None)
-            proc = subprocess.Popen(
-                argv,
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=stderr,
-                start_new_session=True,  # pgid == pid: one signal reaches the whole tree
-            )
-            started_at = time.time()
-            self._pgid = proc.pid
-        guard.watch(proc.pid)
+        # The command waits at a gate until the watchdog knows its group: a worker that dies
+        # in between leaves nothing running, since the gate then reads end-of-file and exits.
+        gate_read, gate_write = os.pipe()
+        try:
+            with self._lock:
+                if self.kill_reason is not None:
+                    return Outcome(None, self.kill_reason, None)
+                proc = subprocess.Popen(
+                    ["/bin/sh", "-c", _GATE, "batchd-gate", *argv],
+                    cwd=cwd,
+                    env=env,
+                    stdin=gate_read,
+                    stdout=stdout,
+                    stderr=stderr,
+                    start_new_session=True,  # pgid == pid: one signal reaches the whole tree
+                )
+                started_at = time.time()
+                self._pgid = proc.pid
+            guard.watch(proc.pid)
+            os.write(gate_write, b"go\n")
+        finally:
+            os.close(gate_read)
+            os.close(gate_write)
         if on_start is not None:
             on_start(started_at)
         stopped_by: str | None = None
@@ -105,6 +113,11 @@ class Attempt:
         except subprocess.TimeoutExpired:  # stuck in uninterruptible sleep; Popen reaps it later
             returncode = None
         return Outcome(None if stopped_by else returncode, stopped_by, started_at)
+
+
+# Runs before the command, in its process: wait for the go on stdin, then become the command
+# with stdin from /dev/null (exec keeps the pid, so the group the watchdog knows is its own).
+_GATE = 'IFS= read -r _ || exit 125; exec "$@" </dev/null'
 
 
 class Watchdog:

@@ -96,12 +96,9 @@ class BatchService:
 
         def work(tx: Tx) -> str:
             now_ms = ctx.now_ms()
-            if request.client_token:
-                earlier = job_repo.token_owner(
-                    tx.conn, scope, "job", request.client_token, now_ms - TOKEN_WINDOW_MS
-                )
-                if earlier is not None:
-                    return earlier
+            earlier = _earlier(tx, scope, "job", request.client_token, now_ms)
+            if earlier is not None:
+                return earlier
             for task in request.tasks:
                 if task.env_id:
                     env = env_repo.find(tx.conn, scope, task.env_id)
@@ -434,12 +431,9 @@ class BatchService:
 
         def work(tx: Tx) -> str:
             now_ms = ctx.now_ms()
-            if request.client_token:
-                earlier = job_repo.token_owner(
-                    tx.conn, scope, "env", request.client_token, now_ms - TOKEN_WINDOW_MS
-                )
-                if earlier is not None:
-                    return earlier
+            earlier = _earlier(tx, scope, "env", request.client_token, now_ms)
+            if earlier is not None:
+                return earlier
             self._check_notifications(tx.conn, scope, request.notifications)
             env = env_repo.insert_env(
                 tx.conn,
@@ -634,6 +628,13 @@ class BatchService:
             return env_repo.activities_of(conn, env, node_id, offset, limit)
 
         return await self._ctx.db.read(work)
+
+
+def _earlier(tx: Tx, scope: Scope, kind: str, token: str, now_ms: int) -> str | None:
+    """The resource an earlier request with this ClientToken created (idempotency, 24 h)."""
+    if not token:
+        return None
+    return job_repo.token_owner(tx.conn, scope, kind, token, now_ms - TOKEN_WINDOW_MS)
 
 
 def _busy(conn: Conn, node_ids: Sequence[str]) -> list[tuple[int, int, str]]:

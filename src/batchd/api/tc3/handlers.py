@@ -90,6 +90,12 @@ def _task_submission(position: int, task: Any) -> TaskSubmission:
     )
 
 
+def _page(request: Any, default_limit: int = 20) -> tuple[int, int]:
+    """(offset, limit) of a Describe* request; an explicit Limit of 0 stays 0."""
+    limit = default_limit if request.Limit is None else request.Limit
+    return request.Offset or 0, limit
+
+
 def _zone(scope: Scope, zone: str) -> str:
     """A zone is a free label, but it must belong to the request's region."""
     if not zone.startswith(f"{scope.region}-"):
@@ -160,8 +166,7 @@ def build(
             scope,
             request.JobIds,
             _filters(request.Filters),
-            request.Offset or 0,
-            20 if request.Limit is None else request.Limit,
+            *_page(request),
         )
         return {
             "JobSet": [
@@ -228,8 +233,7 @@ def build(
             request.JobId,
             request.TaskName,
             states,
-            request.Offset or 0,
-            100 if request.Limit is None else request.Limit,
+            *_page(request, 100),
         )
         detail = await service.job(scope, request.JobId)
         spec = _task_spec(detail.row, task.name)
@@ -254,8 +258,7 @@ def build(
             request.JobId,
             request.TaskName,
             request.TaskInstanceIndexes,
-            request.Offset or 0,
-            5 if request.Limit is None else request.Limit,
+            *_page(request, 5),
         )
         detail = await service.job(scope, request.JobId)
         spec = _task_spec(detail.row, task.name)
@@ -323,8 +326,7 @@ def build(
             scope,
             request.EnvIds,
             _filters(request.Filters),
-            request.Offset or 0,
-            20 if request.Limit is None else request.Limit,
+            *_page(request),
         )
         return {
             "ComputeEnvSet": [
@@ -362,8 +364,7 @@ def build(
             scope,
             request.EnvIds,
             _filters(request.Filters),
-            request.Offset or 0,
-            20 if request.Limit is None else request.Limit,
+            *_page(request),
         )
         return {
             "TotalCount": total,
@@ -396,8 +397,7 @@ def build(
             scope,
             request.EnvId,
             node_id,
-            request.Offset or 0,
-            20 if request.Limit is None else request.Limit,
+            *_page(request),
         )
         return {
             "ActivitySet": [
@@ -451,8 +451,7 @@ def build(
             scope,
             request.TaskTemplateIds,
             _filters(request.Filters),
-            request.Offset or 0,
-            20 if request.Limit is None else request.Limit,
+            *_page(request),
         )
         return {
             "TaskTemplateSet": [
