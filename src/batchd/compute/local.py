@@ -156,11 +156,12 @@ class LocalDaskBackend:
         except asyncio.CancelledError:
             raise
         except Exception as error:  # KilledWorker when the node died mid-attempt, and the like
-            self._events.instance_finished(key, None, f"{type(error).__name__}: {error}")
+            if env.futures.pop(key, None) is not None:  # not cancelled (and reported) by kill()
+                self._events.instance_finished(key, None, f"{type(error).__name__}: {error}")
         else:
+            env.futures.pop(key, None)
             self._events.instance_finished(key, result, "")
         finally:
-            env.futures.pop(key, None)
             future.release()
 
     async def kill(self, env_id: str, key: str, reason: str) -> None:
@@ -170,14 +171,15 @@ class LocalDaskBackend:
         future = env.futures.get(key)
         if future is None:
             return
-        if future.status == "pending":
-            # Not launched yet: cancelling makes sure it never starts.
-            task = env.scheduler.tasks.get(key)
-            if task is None or task.processing_on is None:
-                await env.client.cancel([future])
-                self._events.instance_finished(key, None, reason)
-                return
-        await env.client.run(kill_instance, key, reason, on_error="ignore")
+        # A running attempt is stopped where it runs and reports its own end. One that is only
+        # queued on a worker (Dask assigns tasks that need a slot at once) is cancelled here and
+        # reported once, by us: `_await_result` stays silent for futures no longer tracked.
+        stopped = await env.client.run(kill_instance, key, reason, on_error="return")
+        if any(value is True for value in stopped.values()):
+            return
+        env.futures.pop(key, None)
+        await env.client.cancel([future])
+        self._events.instance_finished(key, None, reason)
 
     def describe_capacity(self, env_id: str) -> tuple[int, int]:
         env = self._envs.get(env_id)

@@ -122,8 +122,12 @@ class JobStep:
 
         for outcome in outcomes:
             current = live.get(outcome.index)
-            if current is None or current.attempt != outcome.attempt:
-                continue  # stale: an earlier attempt, or already settled
+            if (
+                current is None
+                or current.attempt != outcome.attempt
+                or current.state not in IN_FLIGHT
+            ):
+                continue  # stale: an earlier attempt, already settled, or a repeated report
             self._apply_outcome(task, current, outcome, terminating, requested, apply)
 
         # Termination: everything unsettled fails; in-flight attempts are killed first.

@@ -18,6 +18,7 @@ from batchd.control import nodes as node_steps
 from batchd.control import spec as spec_builder
 from batchd.control.advance import EnvView, JobStep, Outcome
 from batchd.control.effects import Effects
+from batchd.domain.instance import InvalidTransition
 from batchd.domain.states import NodeState
 from batchd.mq.context import Context
 from batchd.mq.signals import Signal
@@ -149,7 +150,18 @@ class Controller:
             views[env.env_id] = EnvView(env.env_id, running, usable=not env.deleting)
         for job in job_repo.active(tx.conn):
             step = JobStep(tx, job, now_ms, effects, views.get, self._work_root)
-            step.run(outcomes.get(job.job_id, {}))
+            submitted, killed = len(effects.submit), len(effects.kill)
+            try:
+                # One job that cannot be stepped must not stop every other job.
+                with tx.conn.begin_nested():
+                    step.run(outcomes.get(job.job_id, {}))
+            except InvalidTransition:
+                del effects.submit[submitted:], effects.kill[killed:]
+                log.exception(
+                    "job %s could not be stepped",
+                    job.job_id,
+                    extra={"event": "job_step_failed", "job_id": job.job_id},
+                )
         if env_repo.retire_finished_anonymous(tx.conn):
             tx.after_commit(self.wake)  # the next tick tears them down
         return effects
