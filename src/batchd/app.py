@@ -38,6 +38,7 @@ def build_app(settings: Settings) -> Starlette:
     from batchd.api.auth import Keyring
     from batchd.compute.local import LocalDaskBackend
     from batchd.control.controller import Controller
+    from batchd.control.notify import Notifier
     from batchd.control.service import BatchService
     from batchd.mq.context import Context
     from batchd.mq.service import MessageService
@@ -49,8 +50,9 @@ def build_app(settings: Settings) -> Starlette:
     db = database.Database(writer, reader)
     ctx = Context(db=db)
     service = MessageService(ctx, push_timeout=settings.push_timeout)
-    controller = Controller(ctx, settings.data_dir.resolve() / "work")
-    batch = BatchService(ctx, controller)
+    notifier = Notifier(ctx, base64_bodies=settings.event_body_encoding == "base64")
+    controller = Controller(ctx, notifier, settings.data_dir.resolve() / "work")
+    batch = BatchService(ctx, controller, notifier)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -35,6 +35,7 @@ class Settings:
     secret_key: str = field(default="", repr=False)
     log_level: str = "INFO"
     push_timeout: float = 15.0
+    event_body_encoding: str = "base64"  # msgBody of event messages: base64 | json (events.md §4.1)
 
     @property
     def effective_database_url(self) -> str:
@@ -56,6 +57,7 @@ class Settings:
 
 
 DEFAULT_APP_ID = "1250000000"
+EVENT_BODY_ENCODINGS = ("base64", "json")
 
 
 def _env_name(name: str) -> str:
@@ -111,6 +113,11 @@ def load(
         raise SettingsError(
             f"log level {settings.log_level!r} (BATCHD_LOG_LEVEL) is unknown: "
             f"use one of {', '.join(LOG_LEVELS)}"
+        )
+    if settings.event_body_encoding not in EVENT_BODY_ENCODINGS:
+        raise SettingsError(
+            f"event body encoding {settings.event_body_encoding!r} (BATCHD_EVENT_BODY_ENCODING) "
+            f"is unknown: use {' or '.join(EVENT_BODY_ENCODINGS)}"
         )
     if settings.database_url and "://" not in settings.database_url:
         raise SettingsError(

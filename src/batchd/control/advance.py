@@ -14,6 +14,7 @@ from pathlib import Path
 from batchd.compute.runner import InstanceResult
 from batchd.control import spec as spec_builder
 from batchd.control.effects import Effects
+from batchd.control.notify import Notifier
 from batchd.control.record import JobRecorder
 from batchd.domain import instance as machine
 from batchd.domain import task as rules
@@ -56,6 +57,7 @@ class JobStep:
     def __init__(
         self,
         tx: Tx,
+        notifier: Notifier,
         job: Job,
         now_ms: int,
         effects: Effects,
@@ -68,7 +70,7 @@ class JobStep:
         self._effects = effects
         self._env_view = env_view
         self._work_root = work_root
-        self._recorder = JobRecorder(tx, job, now_ms)
+        self._recorder = JobRecorder(tx, notifier, job, now_ms)
         self._ran: set[int] = set()  # tasks with an instance that started its command this tick
 
     def run(self, outcomes: Mapping[str, list[Outcome]]) -> Job:

@@ -18,6 +18,7 @@ from batchd.control import nodes as node_steps
 from batchd.control import spec as spec_builder
 from batchd.control.advance import EnvView, JobStep, Outcome
 from batchd.control.effects import Effects
+from batchd.control.notify import Notifier
 from batchd.domain.instance import InvalidTransition
 from batchd.domain.states import NodeState
 from batchd.mq.context import Context
@@ -32,8 +33,9 @@ log = logging.getLogger(__name__)
 class Controller:
     """Owns the job graph, retries, termination and states; the backend only runs attempts."""
 
-    def __init__(self, ctx: Context, work_root: Path) -> None:
+    def __init__(self, ctx: Context, notifier: Notifier, work_root: Path) -> None:
         self._ctx = ctx
+        self._notifier = notifier
         self._work_root = work_root
         self.backend: ComputeBackend | None = None
         self._signal = Signal()
@@ -137,11 +139,11 @@ class Controller:
     ) -> Effects:
         effects = Effects()
         for item in membership:
-            node_steps.apply_membership(tx, item, now_ms, effects)
+            node_steps.apply_membership(tx, self._notifier, item, now_ms, effects)
         envs = {env.env_id: env for env in env_repo.all_envs(tx.conn)}
         views: dict[str, EnvView] = {}
         for env in envs.values():
-            node_steps.step_env(tx, env, now_ms, effects)
+            node_steps.step_env(tx, self._notifier, env, now_ms, effects)
             running = (
                 sum(1 for n in env_repo.nodes_of(tx.conn, env) if n.state is NodeState.RUNNING)
                 if env.env_id in envs
@@ -149,7 +151,7 @@ class Controller:
             )
             views[env.env_id] = EnvView(env.env_id, running, usable=not env.deleting)
         for job in job_repo.active(tx.conn):
-            step = JobStep(tx, job, now_ms, effects, views.get, self._work_root)
+            step = JobStep(tx, self._notifier, job, now_ms, effects, views.get, self._work_root)
             submitted, killed = len(effects.submit), len(effects.kill)
             try:
                 # One job that cannot be stepped must not stop every other job.
@@ -193,7 +195,7 @@ class Controller:
             for env in env_repo.all_envs(tx.conn):
                 effects.open_envs.append(env.env_id)
                 for node in env_repo.nodes_of(tx.conn, env):
-                    if node_steps.restart(tx, env, node, now_ms):
+                    if node_steps.restart(tx, self._notifier, env, node, now_ms):
                         effects.add_nodes.setdefault(env.env_id, []).append(
                             NodeSize(node.node_id, node.cpu, node.mem_gib)
                         )

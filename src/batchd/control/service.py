@@ -14,6 +14,7 @@ from typing import Any
 from batchd.control import nodes as node_steps
 from batchd.control.controller import Controller
 from batchd.control.effects import Effects
+from batchd.control.notify import Notifier
 from batchd.control.record import env_event
 from batchd.domain import errors, ids, submission
 from batchd.domain import instance as machine
@@ -69,9 +70,10 @@ class EnvDetail:
 
 
 class BatchService:
-    def __init__(self, ctx: Context, controller: Controller) -> None:
+    def __init__(self, ctx: Context, controller: Controller, notifier: Notifier) -> None:
         self._ctx = ctx
         self._controller = controller
+        self._notifier = notifier
 
     def _wake_after(self, tx: Tx) -> None:
         tx.after_commit(self._controller.wake)
@@ -412,17 +414,57 @@ class BatchService:
         await ctx.db.write(work)
 
     async def events_of(
-        self, scope: Scope, owner_id: str
-    ) -> list[tuple[str, str, int, dict[str, Any]]]:
-        def work(conn: Conn) -> list[tuple[str, str, int, dict[str, Any]]]:
-            if (
-                job_repo.find(conn, scope, owner_id) is None
-                and env_repo.find(conn, scope, owner_id) is None
-            ):
+        self, scope: Scope, owner_id: str, *, after_pk: int = 0, limit: int | None = None
+    ) -> list[event_repo.HistoryEntry]:
+        """The event history of a job or environment (its nodes included), kept after it is
+        deleted; NotFound only when the id never had an event in this account and region."""
+
+        def work(conn: Conn) -> list[event_repo.HistoryEntry]:
+            entries = event_repo.of_owner(conn, scope, owner_id, after_pk=after_pk, limit=limit)
+            if not entries and after_pk == 0 and not self._exists(conn, scope, owner_id):
                 raise errors.NotFound(f"no job or environment {owner_id}", resource=owner_id)
-            return event_repo.of_owner(conn, owner_id)
+            return entries
 
         return await self._ctx.db.read(work)
+
+    @staticmethod
+    def _exists(conn: Conn, scope: Scope, owner_id: str) -> bool:
+        return (
+            job_repo.find(conn, scope, owner_id) is not None
+            or env_repo.find(conn, scope, owner_id) is not None
+        )
+
+    async def replay_events(
+        self, scope: Scope, owner_id: str, topic_name: str, event_ids: Sequence[str] = ()
+    ) -> int:
+        """Publish stored events of a job or environment again, to one topic, in their order
+        (all of them, or those named); answers how many were published."""
+        notifier = self._notifier
+
+        def work(tx: Tx) -> int:
+            if event_ids:
+                entries = event_repo.by_ids(tx.conn, scope, list(event_ids))
+                missing = set(event_ids) - {e.event.event_id for e in entries}
+                strangers = [e.event.event_id for e in entries if e.owner_id != owner_id]
+                if missing or strangers:
+                    unknown = sorted(missing) + strangers
+                    raise errors.NotFound(
+                        f"no event {unknown[0]} of {owner_id}: list them with `batchd events "
+                        f"{owner_id}`",
+                        resource=unknown[0],
+                    )
+            else:
+                entries = event_repo.of_owner(tx.conn, scope, owner_id)
+                if not entries:
+                    raise errors.NotFound(
+                        f"{owner_id} has no stored events in this account and region",
+                        resource=owner_id,
+                    )
+            for entry in entries:
+                notifier.republish(tx, scope, topic_name, entry.event, owner_id)
+            return len(entries)
+
+        return await self._ctx.db.write(work)
 
     # --- environments --------------------------------------------------------------------------
 
@@ -460,7 +502,7 @@ class BatchService:
                 tags=request.tags,
                 resource_max_retry=request.resource_max_retry,
             )
-            env_event(tx, env, "COMPUTE_ENV_CREATED", now_ms)
+            env_event(tx, self._notifier, env, "COMPUTE_ENV_CREATED", now_ms)
             node_steps.request_nodes(tx, env, request.desired, now_ms)
             if request.client_token:
                 job_repo.remember_token(
@@ -551,7 +593,7 @@ class BatchService:
         effects = Effects()
         for node in order[:cut]:
             node_steps.start_deleting(
-                tx, env, node, now_ms, effects, f"ModifyComputeEnv {env.env_id}"
+                tx, self._notifier, env, node, now_ms, effects, f"ModifyComputeEnv {env.env_id}"
             )
         self._defer(tx, effects)
 
@@ -612,7 +654,13 @@ class BatchService:
             effects = Effects()
             for node_id in node_ids:
                 node_steps.start_deleting(
-                    tx, env, nodes[node_id], now_ms, effects, f"TerminateComputeNode {node_id}"
+                    tx,
+                    self._notifier,
+                    env,
+                    nodes[node_id],
+                    now_ms,
+                    effects,
+                    f"TerminateComputeNode {node_id}",
                 )
             env_repo.update_env(tx.conn, env, desired=max(0, env.desired - len(node_ids)))
             self._defer(tx, effects)

@@ -168,7 +168,10 @@ events = Table(
     Column("sequence", Integer, nullable=False),
     Column("body", Text, nullable=False),  # JSON: the `Batch` object of events.md §3
     Column("created_ms", BigInteger, nullable=False),
+    # NULL when published to every topic that asked for it; otherwise why not (events.md §4.3)
+    Column("undeliverable", Text, nullable=True),
     Index("ix_events_owner", "owner_id", "pk"),
+    Index("ix_events_undeliverable", "undeliverable"),
 )
 
 client_tokens = Table(

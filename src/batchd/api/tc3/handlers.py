@@ -14,6 +14,7 @@ from batchd.api.tc3 import views
 from batchd.control.service import BatchService
 from batchd.control.templates import TemplateService
 from batchd.domain import errors
+from batchd.domain import notifications as notification_rules
 from batchd.domain.events import iso
 from batchd.domain.node import size_of_instance_type
 from batchd.domain.scope import Scope
@@ -107,8 +108,9 @@ def _zone(scope: Scope, zone: str) -> str:
     return zone
 
 
-def _notifications(items: list[Any] | None) -> list[dict[str, Any]]:
-    return [_dump(n) for n in items or []]
+def _notifications(items: list[Any] | None, *, on_job: bool) -> list[dict[str, Any]]:
+    """Checked (events.md §2.3), with canonical event names: the stored and echoed form."""
+    return notification_rules.check([_dump(n) for n in items or []], on_job=on_job)
 
 
 def build(
@@ -127,7 +129,7 @@ def build(
             state_if_create_failed=job.StateIfCreateCvmFailed or "FAILED",
             tasks=tuple(_task_submission(n, task) for n, task in enumerate(job.Tasks)),
             dependences=tuple((d.StartTask, d.EndTask) for d in job.Dependences or []),
-            notifications=_notifications(job.Notifications),
+            notifications=_notifications(job.Notifications, on_job=True),
             tags=[_dump(t) for t in job.Tags or []],
             submitted=_dump(job),
             client_token=request.ClientToken or "",
@@ -302,7 +304,7 @@ def build(
             resource_max_retry=7
             if env.ResourceMaxRetryCount is None
             else env.ResourceMaxRetryCount,
-            notifications=_notifications(env.Notifications),
+            notifications=_notifications(env.Notifications, on_job=False),
             tags=[_dump(t) for t in env.Tags or []],
             submitted=submitted,
             client_token=request.ClientToken or "",

@@ -1,14 +1,27 @@
-"""Stored lifecycle events: written in the same transaction as the transition they describe."""
+"""Stored lifecycle events: written in the same transaction as the transition they describe,
+kept after their job or environment is gone (the event history)."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select, update
 
+from batchd.domain.notifications import StoredEvent
+from batchd.domain.scope import Scope
 from batchd.store.tables_batch import events
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    pk: int
+    resource_id: str
+    owner_id: str
+    event: StoredEvent
+    undeliverable: str | None
 
 
 def record(
@@ -22,7 +35,7 @@ def record(
     sequence: int,
     body: dict[str, Any],
     now_ms: int,
-) -> str:
+) -> StoredEvent:
     event_id = str(uuid.uuid4())
     conn.execute(
         insert(events).values(
@@ -37,14 +50,51 @@ def record(
             created_ms=now_ms,
         )
     )
-    return event_id
+    return StoredEvent(event_id, name, region, sequence, now_ms, body)
 
 
-def of_owner(conn: Connection, owner_id: str) -> list[tuple[str, str, int, dict[str, Any]]]:
-    """(event id, name, sequence, body) of every event of a job or environment, in order."""
-    rows = conn.execute(
-        select(events.c.event_id, events.c.name, events.c.sequence, events.c.body)
-        .where(events.c.owner_id == owner_id)
+def mark_undeliverable(conn: Connection, event_id: str, reason: str) -> None:
+    conn.execute(update(events).where(events.c.event_id == event_id).values(undeliverable=reason))
+
+
+def undeliverable_count(conn: Connection) -> int:
+    query = select(func.count()).select_from(events).where(events.c.undeliverable.is_not(None))
+    return int(conn.execute(query).scalar_one())
+
+
+def _entry(row: Any) -> HistoryEntry:
+    event = StoredEvent(
+        row.event_id, row.name, row.region, row.sequence, row.created_ms, json.loads(row.body)
+    )
+    return HistoryEntry(row.pk, row.resource_id, row.owner_id, event, row.undeliverable)
+
+
+def of_owner(
+    conn: Connection, scope: Scope, owner_id: str, *, after_pk: int = 0, limit: int | None = None
+) -> list[HistoryEntry]:
+    """Every event of a job or environment (and of its nodes), oldest first."""
+    query = (
+        select(events)
+        .where(
+            events.c.account == scope.account,
+            events.c.region == scope.region,
+            events.c.owner_id == owner_id,
+            events.c.pk > after_pk,
+        )
         .order_by(events.c.pk)
-    ).all()
-    return [(row[0], row[1], row[2], json.loads(row[3])) for row in rows]
+        .limit(limit)
+    )
+    return [_entry(row) for row in conn.execute(query)]
+
+
+def by_ids(conn: Connection, scope: Scope, event_ids: list[str]) -> list[HistoryEntry]:
+    query = (
+        select(events)
+        .where(
+            events.c.account == scope.account,
+            events.c.region == scope.region,
+            events.c.event_id.in_(event_ids),
+        )
+        .order_by(events.c.pk)
+    )
+    return [_entry(row) for row in conn.execute(query)]
