@@ -42,14 +42,16 @@ class _Membership(SchedulerPlugin):
     def __init__(self, env_id: str, events: ClusterEvents) -> None:
         self._env_id = env_id
         self._events = events
+        # The scheduler forgets a worker before it tells plugins that the worker left.
+        self._names: dict[str, str] = {}
 
     def add_worker(self, scheduler: Scheduler, worker: str) -> None:
         name = str(scheduler.workers[worker].name)
+        self._names[worker] = name
         self._events.node_joined(self._env_id, name, worker)
 
     def remove_worker(self, scheduler: Scheduler, worker: str, **kwargs: Any) -> None:
-        state = scheduler.workers.get(worker)
-        name = str(state.name) if state is not None else ""
+        name = self._names.pop(worker, "")
         self._events.node_left(self._env_id, name, worker)
 
 

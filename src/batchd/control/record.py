@@ -97,7 +97,6 @@ def node_event(
     node: Node,
     names: Iterable[str],
     now_ms: int,
-    anonymous_task: str | None = None,
 ) -> None:
     for name in names:
         node_pk = env_repo.node_pk(tx.conn, node.node_id)
@@ -111,7 +110,7 @@ def node_event(
             owner_id=owner_id,
             name=name,
             sequence=sequence,
-            body=bodies.node_body(env, node, anonymous_task),
+            body=bodies.node_body(env, node),
             now_ms=now_ms,
         )
         notifier.publish(tx, Scope(env.account, env.region), owner_id, event)

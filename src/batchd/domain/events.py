@@ -102,7 +102,7 @@ def env_body(env: Env, deleted_ms: int | None) -> dict[str, Any]:
     }
 
 
-def node_body(env: Env, node: Node, anonymous_task: str | None) -> dict[str, Any]:
+def node_body(env: Env, node: Node) -> dict[str, Any]:
     body: dict[str, Any] = {
         "ComputeNodeId": node.node_id,
         "ComputeNodeInstanceId": node.instance_id,
@@ -117,5 +117,5 @@ def node_body(env: Env, node: Node, anonymous_task: str | None) -> dict[str, Any
     }
     if env.anonymous_job_id is not None:
         body["JobId"] = env.anonymous_job_id
-        body["TaskName"] = anonymous_task or ""
+        body["TaskName"] = env.anonymous_task or ""
     return body

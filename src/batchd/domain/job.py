@@ -63,3 +63,4 @@ class Env:
     anonymous_job_id: str | None
     sequence: int
     created_ms: int
+    anonymous_task: str | None = None  # the task an anonymous environment was created for

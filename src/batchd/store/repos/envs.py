@@ -33,6 +33,7 @@ def _to_env(row: Any) -> Env:
         mem_gib=row.mem_gib,
         deleting=bool(row.deleting),
         anonymous_job_id=row.anonymous_job_id,
+        anonymous_task=row.anonymous_task,
         sequence=row.sequence,
         created_ms=row.created_ms,
     )
@@ -76,7 +77,7 @@ def insert_env(
             cpu=env.cpu,
             mem_gib=env.mem_gib,
             anonymous_job_id=env.anonymous_job_id,
-            anonymous_task=anonymous_task,
+            anonymous_task=anonymous_task or env.anonymous_task,
             deleting=False,
             create_info=json.dumps(create_info),
             notifications=json.dumps(notifications),
@@ -88,7 +89,8 @@ def insert_env(
     )
     key = result.inserted_primary_key
     assert key is not None
-    return Env(**{**_fields(env), "pk": int(key[0])})
+    task = anonymous_task or env.anonymous_task
+    return Env(**{**_fields(env), "pk": int(key[0]), "anonymous_task": task})
 
 
 def _fields(env: Env) -> dict[str, Any]:
