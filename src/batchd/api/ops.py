@@ -7,6 +7,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from batchd.api.metrics import RequestMetrics, family
 from batchd.mq.service import MessageService
+from batchd.store.repos import events as event_repo
 
 
 class Ops:
@@ -25,6 +26,7 @@ class Ops:
         depths, (pending, dead) = await self._service.stats()
         outcomes = self._service.push.outcomes
         db = self._service.ctx.db
+        undeliverable = await db.read(event_repo.undeliverable_count)
         text = "".join(
             [
                 family(
@@ -59,6 +61,13 @@ class Ops:
                     "gauge",
                     "Push deliveries now pending or dead-lettered",
                     [({"state": "pending"}, pending), ({"state": "dead_lettered"}, dead)],
+                ),
+                family(
+                    "batchd_events_undeliverable",
+                    "gauge",
+                    "Stored lifecycle events that a topic of their notifications could not take "
+                    "(list them with `batchd events ID`)",
+                    [({}, undeliverable)],
                 ),
                 family(
                     "batchd_store_commits_total",

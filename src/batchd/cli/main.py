@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from batchd import settings as settings_module
-from batchd.cli import batch_commands, commands
+from batchd.cli import batch_commands, commands, event_commands
 from batchd.settings import DEFAULT_DATA_DIR, DEFAULT_PORT, Settings
 
 console = Console(stderr=True, soft_wrap=True)
@@ -136,4 +136,5 @@ def build(serve: Callable[[Settings], None]) -> typer.Typer:
 
     commands.register(app)
     batch_commands.register(app)
+    event_commands.register(app)
     return app

@@ -414,16 +414,33 @@ class BatchService:
         await ctx.db.write(work)
 
     async def events_of(
-        self, scope: Scope, owner_id: str, *, after_pk: int = 0, limit: int | None = None
-    ) -> list[event_repo.HistoryEntry]:
+        self,
+        scope: Scope,
+        owner_id: str,
+        *,
+        after_pk: int = 0,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[int, list[event_repo.HistoryEntry]]:
         """The event history of a job or environment (its nodes included), kept after it is
-        deleted; NotFound only when the id never had an event in this account and region."""
+        deleted, oldest first: (how many events after `after_pk`, the page of them from
+        `offset`, at most `limit`). NotFound only when the id never had an event in this account
+        and region and names no job or environment there."""
 
-        def work(conn: Conn) -> list[event_repo.HistoryEntry]:
-            entries = event_repo.of_owner(conn, scope, owner_id, after_pk=after_pk, limit=limit)
-            if not entries and after_pk == 0 and not self._exists(conn, scope, owner_id):
-                raise errors.NotFound(f"no job or environment {owner_id}", resource=owner_id)
-            return entries
+        def work(conn: Conn) -> tuple[int, list[event_repo.HistoryEntry]]:
+            total = event_repo.count_of_owner(conn, scope, owner_id, after_pk=after_pk)
+            if total == 0 and after_pk == 0 and not self._exists(conn, scope, owner_id):
+                raise errors.NotFound(
+                    f"no job or compute environment {owner_id} in region {scope.region}: "
+                    "check the id and the region",
+                    resource=owner_id,
+                )
+            if total == 0 or (limit is not None and limit <= 0):
+                return total, []
+            entries = event_repo.page_of_owner(
+                conn, scope, owner_id, after_pk=after_pk, offset=offset, limit=limit
+            )
+            return total, entries
 
         return await self._ctx.db.read(work)
 
@@ -460,8 +477,15 @@ class BatchService:
                         f"{owner_id} has no stored events in this account and region",
                         resource=owner_id,
                     )
-            for entry in entries:
-                notifier.republish(tx, scope, topic_name, entry.event, owner_id)
+            try:
+                for entry in entries:
+                    notifier.republish(tx, scope, topic_name, entry.event, owner_id)
+            except errors.TopicNotFound:
+                raise errors.TopicNotFound(
+                    f"topic {topic_name} does not exist in region {scope.region}: create it, "
+                    "with a subscription, before replaying events to it",
+                    resource=topic_name,
+                ) from None
             return len(entries)
 
         return await self._ctx.db.write(work)

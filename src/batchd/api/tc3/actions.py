@@ -1,4 +1,14 @@
-"""The action names of Batch API version 2017-03-12, and which of them only the cloud can serve."""
+"""The action names of Batch API version 2017-03-12, which of them only the cloud can serve, and
+the batchd extensions served on the same endpoint.
+
+batchd extensions (no Batch API equivalent; used by the batchd CLI and console), called like any
+action (TC3-signed, `X-TC-Version: 2017-03-12`; the SDK's `call_json` reaches them):
+- `DescribeEvents` {OwnerId, Offset, Limit} -> {TotalCount, EventSet}: the stored lifecycle
+  events of a job or environment (its tasks, instances and nodes), oldest first, kept after the
+  job or environment is deleted.
+- `ReplayEvents` {OwnerId, TopicName, EventIds} -> {ReplayedCount}: publish stored events again
+  to one topic, in their order (all of them, or the named ones).
+"""
 
 from __future__ import annotations
 
@@ -47,3 +57,6 @@ CLOUD_ONLY = frozenset(
 )
 
 KNOWN = SELF_HOSTED | CLOUD_ONLY
+
+# batchd extensions (module docstring): not actions of the API, so not in KNOWN.
+EXTENSIONS = frozenset({"DescribeEvents", "ReplayEvents"})

@@ -25,7 +25,7 @@ from batchd.api.auth import TIMESTAMP_WINDOW_SECONDS, Keyring
 from batchd.api.metrics import RequestMetrics
 from batchd.api.tc3 import envelope, form, signing, validation
 from batchd.api.tc3 import errors as tc3_errors
-from batchd.api.tc3.actions import CLOUD_ONLY, KNOWN, VERSION
+from batchd.api.tc3.actions import CLOUD_ONLY, EXTENSIONS, KNOWN, VERSION
 from batchd.domain import errors
 from batchd.domain.account import Credential
 from batchd.domain.scope import Scope
@@ -90,8 +90,9 @@ class _Call:
 class Tc3Endpoint:
     """`handle` serves `POST /` and `GET /` for the actions in `actions`.
 
-    `actions` maps an action name to (request model, handler); a name of the API that is not in
-    it answers UnsupportedOperation. `default_region` is the region of requests that name none.
+    `actions` maps an action name (of the API, or a batchd extension of `actions.EXTENSIONS`) to
+    (request model, handler); a name of the API that is not in it answers UnsupportedOperation.
+    `default_region` is the region of requests that name none.
     """
 
     def __init__(
@@ -102,9 +103,11 @@ class Tc3Endpoint:
         default_region: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        strangers = set(actions) - KNOWN
+        strangers = set(actions) - KNOWN - EXTENSIONS
         if strangers:
-            raise ValueError(f"not actions of the Batch API: {sorted(strangers)}")
+            raise ValueError(
+                f"not actions of the Batch API nor batchd extensions: {sorted(strangers)}"
+            )
         self._keyring = keyring
         self._actions = dict(actions)
         self._metrics = metrics
@@ -246,7 +249,7 @@ class Tc3Endpoint:
                 "(or the Action parameter of a signature-v1 request)",
                 parameter=where,
             )
-        if name not in KNOWN:
+        if name not in KNOWN and name not in EXTENSIONS:
             raise errors.UnknownAction(
                 f"The action `{name}` does not exist in Batch API version {VERSION}",
                 parameter=where,

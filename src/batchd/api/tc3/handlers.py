@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from batchd.api.tc3 import models_env as env_models
+from batchd.api.tc3 import models_events as event_models
 from batchd.api.tc3 import models_job as job_models
 from batchd.api.tc3 import views
 from batchd.control.service import BatchService
@@ -20,6 +21,7 @@ from batchd.domain.node import size_of_instance_type
 from batchd.domain.scope import Scope
 from batchd.domain.states import DependOn, FailedAction, InstanceState
 from batchd.domain.submission import EnvSubmission, JobSubmission, TaskSubmission
+from batchd.store.repos.events import HistoryEntry
 
 Handler = Callable[[Scope, Any], Awaitable[dict[str, Any]]]
 DEFAULT_TIMEOUT_S = 86_400
@@ -200,6 +202,8 @@ def build(
             "Priority": submitted.get("Priority", 0),
             "Tasks": _mask(submitted.get("Tasks", [])),
             "Dependences": submitted.get("Dependences", []),
+            # the checked form (events.md §2.2): v3 spelling, canonical names, EventVars present
+            "Notifications": json.loads(detail.row.notifications),
             "Tags": submitted.get("Tags", []),
         }
 
@@ -489,6 +493,23 @@ def build(
         await templates.delete(scope, request.TaskTemplateIds)
         return {}
 
+    # --- event history (batchd extensions, see `actions`) ------------------------------------
+
+    async def describe_events(
+        scope: Scope, request: event_models.DescribeEventsRequest
+    ) -> dict[str, Any]:
+        offset, limit = _page(request)
+        total, entries = await service.events_of(scope, request.OwnerId, offset=offset, limit=limit)
+        return {"TotalCount": total, "EventSet": [_history_view(entry) for entry in entries]}
+
+    async def replay_events(
+        scope: Scope, request: event_models.ReplayEventsRequest
+    ) -> dict[str, Any]:
+        count = await service.replay_events(
+            scope, request.OwnerId, request.TopicName, request.EventIds or ()
+        )
+        return {"ReplayedCount": count}
+
     handlers: dict[str, tuple[type[BaseModel], Handler]] = {
         "CreateTaskTemplate": (job_models.CreateTaskTemplateRequest, create_task_template),
         "DescribeTaskTemplates": (job_models.DescribeTaskTemplatesRequest, describe_task_templates),
@@ -526,8 +547,26 @@ def build(
         ),
         "TerminateComputeNode": (env_models.TerminateComputeNodeRequest, terminate_compute_node),
         "TerminateComputeNodes": (env_models.TerminateComputeNodesRequest, terminate_compute_nodes),
+        "DescribeEvents": (event_models.DescribeEventsRequest, describe_events),
+        "ReplayEvents": (event_models.ReplayEventsRequest, replay_events),
     }
     return handlers
+
+
+def _history_view(entry: HistoryEntry) -> dict[str, Any]:
+    """An EventSet item of DescribeEvents: the stored event, and the envelope event of
+    events.md §3.1 a consumer would get (without the `EventVars` of any one topic)."""
+    event = entry.event
+    (envelope_event,) = notification_rules.envelope(event, [])["Events"]
+    return {
+        "EventId": event.event_id,
+        "EventName": event.name,
+        "ResourceId": entry.resource_id,
+        "Sequence": event.sequence,
+        "EventTime": iso(event.created_ms),
+        "Undeliverable": entry.undeliverable,
+        "Event": envelope_event,
+    }
 
 
 def _task_spec(row: Any, task_name: str) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The request model of every Batch API action batchd serves, by action name.
 
 Nested types live in `models_common` (shared), `models_env` (environments, EnvData) and
-`models_job` (jobs, tasks, templates); `rules` holds the constraints they use.
+`models_job` (jobs, tasks, templates); `rules` holds the constraints they use. The batchd
+extensions (`actions.EXTENSIONS`) have theirs in `models_events`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from batchd.api.tc3 import models_env as env
+from batchd.api.tc3 import models_events as events
 from batchd.api.tc3 import models_job as job
 from batchd.api.tc3.rules import Wire
 
@@ -41,3 +43,9 @@ REQUESTS: Mapping[str, type[Wire]] = {
     "DetachInstances": env.DetachInstancesRequest,
 }
 """batch-api.md §2: action name -> request model (the cloud-only actions have none)."""
+
+EXTENSION_REQUESTS: Mapping[str, type[Wire]] = {
+    "DescribeEvents": events.DescribeEventsRequest,
+    "ReplayEvents": events.ReplayEventsRequest,
+}
+"""The batchd extensions (`actions.EXTENSIONS`): action name -> request model."""

@@ -98,3 +98,40 @@ def by_ids(conn: Connection, scope: Scope, event_ids: list[str]) -> list[History
         .order_by(events.c.pk)
     )
     return [_entry(row) for row in conn.execute(query)]
+
+
+def _owner_filter(scope: Scope, owner_id: str, after_pk: int) -> list[Any]:
+    return [
+        events.c.account == scope.account,
+        events.c.region == scope.region,
+        events.c.owner_id == owner_id,
+        events.c.pk > after_pk,
+    ]
+
+
+def count_of_owner(conn: Connection, scope: Scope, owner_id: str, *, after_pk: int = 0) -> int:
+    """How many events `of_owner` would list without a limit."""
+    query = (
+        select(func.count()).select_from(events).where(*_owner_filter(scope, owner_id, after_pk))
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def page_of_owner(
+    conn: Connection,
+    scope: Scope,
+    owner_id: str,
+    *,
+    after_pk: int = 0,
+    offset: int = 0,
+    limit: int | None = None,
+) -> list[HistoryEntry]:
+    """A page of `of_owner`: skip `offset` events, then at most `limit` (None: all)."""
+    query = (
+        select(events)
+        .where(*_owner_filter(scope, owner_id, after_pk))
+        .order_by(events.c.pk)
+        .offset(offset)
+        .limit(limit)
+    )
+    return [_entry(row) for row in conn.execute(query)]
