@@ -71,8 +71,16 @@ def build_app(settings: Settings) -> Starlette:
             db.stop()
             log.info("batchd stopped", extra={"event": "stopped"})
 
-    keyring = Keyring([settings.credential()])
-    app = server.build(service, keyring, settings.region, lifespan, batch=batch)
+    credential = settings.credential()
+    keyring = Keyring([credential])
+    app = server.build(
+        service,
+        keyring,
+        settings.region,
+        lifespan,
+        batch=batch,
+        console_secret=credential.secret_key,
+    )
     app.state.stop_polling = ctx.signals.close
     return app
 

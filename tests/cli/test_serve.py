@@ -150,6 +150,7 @@ def test_serve_with_key_in_the_environment_writes_no_file(
         ({}, [], "colour = 'blue'\n", "unknown setting 'colour'"),
         ({"BATCHD_LOG_LEVEL": "loud"}, [], None, "BATCHD_LOG_LEVEL"),
         ({"BATCHD_DATABASE_URL": "batchd.db"}, [], None, "BATCHD_DATABASE_URL"),
+        ({}, ["--event-body-encoding", "hex"], None, "BATCHD_EVENT_BODY_ENCODING"),
     ],
     ids=[
         "env-port",
@@ -160,6 +161,7 @@ def test_serve_with_key_in_the_environment_writes_no_file(
         "unknown-key",
         "log-level",
         "database-url",
+        "event-body-encoding",
     ],
 )
 def test_a_bad_setting_stops_start_up_with_one_line(

@@ -1,4 +1,4 @@
-"""The Starlette application: routes for the CMQ API and operations."""
+"""The Starlette application: routes for the CMQ API, the Batch API, the console and operations."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import FrameType
 
 from starlette.applications import Starlette
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from batchd.api.auth import Keyring, NonceCache
 from batchd.api.cmq.endpoint import PATH, CmqEndpoint
+from batchd.api.console import app as console_app
 from batchd.api.metrics import RequestMetrics
 from batchd.api.ops import Ops
 from batchd.api.tc3 import handlers
@@ -32,24 +33,32 @@ def build(
     region: str,
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
     batch: BatchService | None = None,
+    console_secret: str | None = None,
 ) -> Starlette:
+    """The routes of every surface; the console (at /console) needs the batch service and
+    `console_secret`, the API secret its session key is derived from."""
     metrics = RequestMetrics()
     cmq = CmqEndpoint(service, keyring, NonceCache(service.ctx.clock), metrics, region)
     ops = Ops(service, metrics)
-    routes = [
+    routes: list[BaseRoute] = [
         Route(PATH, cmq.handle, methods=ALL_METHODS),
         Route("/healthz", ops.healthz, methods=["GET"]),
         Route("/metrics", ops.metrics, methods=["GET"]),
     ]
     if batch is not None:
-        tc3 = Tc3Endpoint(
-            keyring,
-            handlers.build(batch, TemplateService(service.ctx)),
-            metrics,
-            region,
-            service.ctx.clock,
-        )
+        actions = handlers.build(batch, TemplateService(service.ctx))
+        tc3 = Tc3Endpoint(keyring, actions, metrics, region, service.ctx.clock)
         routes.append(Route("/", tc3.handle, methods=TC3_METHODS))
+        if console_secret is not None:
+            console = console_app.build(
+                batch=batch,
+                messages=service,
+                batch_handlers=actions,
+                keyring=keyring,
+                region=region,
+                api_secret=console_secret,
+            )
+            routes.append(Mount("/console", app=console))
 
     @asynccontextmanager
     async def no_lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -48,6 +48,7 @@ def announce(settings: Settings) -> None:
         f"  database    : {escape(_without_password(settings.effective_database_url))}",
         f"  CMQ API     : {escape(base)}/v2/index.php",
         f"  Batch API   : {escape(base)}/",
+        f"  console     : {escape(base)}/console  (sign in with the SecretId and SecretKey)",
         f"  health      : {escape(base)}/healthz   metrics: {escape(base)}/metrics",
         "  try:",
     ]
@@ -107,6 +108,13 @@ def build(serve: Callable[[Settings], None]) -> typer.Typer:
         log_level: Annotated[
             str | None, typer.Option(help="Log level (BATCHD_LOG_LEVEL). Default: INFO")
         ] = None,
+        event_body_encoding: Annotated[
+            str | None,
+            typer.Option(
+                help="msgBody of event messages: base64 or json (BATCHD_EVENT_BODY_ENCODING). "
+                "Default: base64"
+            ),
+        ] = None,
     ) -> None:
         """Start the batchd server in the foreground; Ctrl-C or SIGTERM stops it.
 
@@ -121,6 +129,7 @@ def build(serve: Callable[[Settings], None]) -> typer.Typer:
                     "database_url": database_url,
                     "region": region,
                     "log_level": log_level,
+                    "event_body_encoding": event_body_encoding,
                 },
                 create_credentials=True,
             )

@@ -185,11 +185,15 @@ class QueueService:
 
         return await ctx.db.write(work)
 
-    async def peek(self, scope: Scope, name: str, limit: int) -> list[PeekedMessage]:
+    async def peek(
+        self, scope: Scope, name: str, limit: int, offset: int = 0
+    ) -> list[PeekedMessage]:
+        """A queue's stored messages, oldest first, without receiving them: nothing about them
+        changes (visibility, receive count, receipt handles)."""
         now_ms = self._ctx.now_ms()
 
         def work(conn: Conn) -> list[PeekedMessage]:
-            return repo.peek(conn, require(conn, scope, name), limit, now_ms)
+            return repo.peek(conn, require(conn, scope, name), limit, now_ms, offset)
 
         return await self._ctx.db.read(work)
 

@@ -489,15 +489,26 @@ def depths(conn: Connection) -> list[tuple[str, str, str, int]]:
     return [(row[0], row[1], row[2], int(row[3])) for row in rows]
 
 
-def peek(conn: Connection, queue: Queue, limit: int, now_ms: int) -> list[PeekedMessage]:
+def peek(
+    conn: Connection, queue: Queue, limit: int, now_ms: int, offset: int = 0
+) -> list[PeekedMessage]:
+    """Stored messages in the order they were sent, read only: visibility, receive counts and
+    receipt handles stay as they are (the console shows a queue without consuming it)."""
     rows = conn.execute(
-        select(messages)
+        select(
+            messages.c.msg_id,
+            messages.c.body,
+            messages.c.enqueue_ms,
+            messages.c.visible_ms,
+            messages.c.dequeue_count,
+        )
         .where(
             messages.c.queue_pk == queue.pk,
             messages.c.deleted_ms.is_(None),
             messages.c.enqueue_ms > _retention_cutoff(queue, now_ms),
         )
         .order_by(messages.c.pk)
+        .offset(offset)
         .limit(limit)
     ).all()
     return [
