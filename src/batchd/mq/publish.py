@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from batchd.domain import errors, ids
 from batchd.domain import topic as topic_rules
 from batchd.domain.ids import MessageId
+from batchd.domain.message import Queue, Subscription, Topic
 from batchd.domain.scope import Scope
 from batchd.domain.subscription import Protocol
 from batchd.mq import queues, topics
@@ -33,13 +34,12 @@ def publish_in(
     This is the in-process entry point for components that publish atomically with their own
     state changes; the PublishMessage action uses it too.
     """
-    topic = topics.require(tx.conn, scope, topic_name)
+    topic, subscriptions = _topic_of(tx, scope, topic_name)
     for body in bodies:
         if not body:
             raise errors.EmptyMessageBody(parameter="msgBody")
         if len(body) > topic.max_msg_size:
             raise errors.MessageTooLarge(parameter="msgBody")
-    subscriptions = topic_repo.subscriptions_of(tx.conn, topic)
     if not subscriptions:
         raise errors.TopicWithoutSubscription(resource=topic_name)
     accepting = [
@@ -69,16 +69,30 @@ def publish_in(
     return msg_ids
 
 
+def _topic_of(tx: Tx, scope: Scope, name: str) -> tuple[Topic, list[Subscription]]:
+    """The topic and its subscriptions, read once per unit of work."""
+    key = ("publish.topic", scope, name)
+    found: tuple[Topic, list[Subscription]] | None = tx.memo.get(key)
+    if found is None:
+        topic = topics.require(tx.conn, scope, name)
+        found = tx.memo[key] = (topic, topic_repo.subscriptions_of(tx.conn, topic))
+    return found
+
+
 def _deliver_to_queue(
     ctx: Context, tx: Tx, scope: Scope, queue_name: str, bodies: Sequence[bytes]
 ) -> bool:
     """Write into a subscribed queue now; False when it must be retried later (missing, full)."""
-    queue = queue_repo.find(tx.conn, scope, queue_name)
+    key = ("publish.queue", scope, queue_name)
+    if key not in tx.memo:
+        tx.memo[key] = queue_repo.find(tx.conn, scope, queue_name)
+    queue: Queue | None = tx.memo[key]
     if queue is None or any(len(body) > queue.attributes.max_msg_size for body in bodies):
         return False
     try:
-        with tx.conn.begin_nested():
-            queues.send_in(ctx, tx, queue, bodies, 0)
+        # No savepoint needed: send_in refuses before it inserts (its only earlier write
+        # drops expired messages, which may stay dropped).
+        queues.send_in(ctx, tx, queue, bodies, 0)
     except errors.QueueFull:
         return False
     return True
