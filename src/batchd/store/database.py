@@ -38,6 +38,9 @@ class Tx:
 
     conn: Connection
     _after_commit: list[Callable[[], None]] = field(default_factory=list)
+    # Rows read earlier in this unit, by the reader's own key: a controller tick publishes many
+    # events to the same few topics and queues, and nothing else writes during a unit.
+    memo: dict[Any, Any] = field(default_factory=dict)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` on the event loop once this unit's writes are durable."""
@@ -147,6 +150,10 @@ class Database:
         self._jobs.put(_Job(work=work, future=future))
         return future
 
+    def waiting(self) -> int:
+        """How many units of work wait for the writer (a long unit may cut itself short)."""
+        return self._jobs.qsize()
+
     async def read(self, work: Callable[[Connection], T]) -> T:
         """Run `work` on a pooled connection in a worker thread."""
         return await asyncio.to_thread(self.read_sync, work)
@@ -251,16 +258,26 @@ class Database:
             job.callbacks = []
 
     def _resolve(self, batch: list[_Job]) -> None:
+        callbacks = [callback for job in batch for callback in job.callbacks]
+        if callbacks:
+            # One hand-over to the loop for the whole group: each costs a wake-up of the loop.
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(_run_callbacks, callbacks)
+            else:
+                _run_callbacks(callbacks)
         for job in batch:
-            for callback in job.callbacks:
-                if self._loop is not None and not self._loop.is_closed():
-                    self._loop.call_soon_threadsafe(callback)
-                else:
-                    callback()
             if job.error is not None:
                 job.future.set_exception(job.error)
             else:
                 job.future.set_result(job.result)
+
+
+def _run_callbacks(callbacks: list[Callable[[], None]]) -> None:
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:
+            log.exception("after-commit callback failed", extra={"event": "callback_failed"})
 
 
 def _translated(error: Exception) -> BaseException:
