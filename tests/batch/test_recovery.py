@@ -64,6 +64,36 @@ def test_a_job_survives_kill_9_of_batchd(process: ServerProcess, tmp_path: Path)
     assert not _pids_of("sleep 120")
 
 
+def test_attempts_that_never_launched_cost_no_retry_after_kill_9(process: ServerProcess) -> None:
+    """One node, three instances: one runs, two wait in STARTING when batchd dies. After the
+    restart the running one is retried; the waiting ones start over with their first attempt,
+    so a job with one retry still succeeds."""
+    batch = _api(process)
+    env_id = batch.env(nodes=1)
+    job_id = batch.submit(
+        [command_task("queued", env_id, "sleep 2", TaskInstanceNum=3, MaxRetryCount=1)]
+    )
+    batch.until(
+        "DescribeTask",
+        {"JobId": job_id, "TaskName": "queued"},
+        lambda d: [i["TaskInstanceState"] for i in d["TaskInstanceSet"]].count("RUNNING") == 1,
+    )
+
+    process.kill()
+    process.start()
+    batch = _api(process)
+
+    assert batch.finished(job_id, timeout=90)["JobState"] == "SUCCEED"
+    answer = batch.client.call_json("DescribeEvents", {"OwnerId": job_id, "Limit": 100})
+    history = answer["Response"]["EventSet"]
+    attempts: dict[int, list[int]] = {}
+    for item in history:
+        if item["EventName"] == "TASK_INSTANCE_RUNNING":
+            body = item["Event"]["Batch"]
+            attempts.setdefault(body["TaskInstanceIndex"], []).append(body["Attempt"])
+    assert sorted(attempts.values()) == [[1], [1], [1, 2]]
+
+
 def test_a_killed_worker_fails_its_attempt_and_the_retry_succeeds(
     process: ServerProcess, tmp_path: Path
 ) -> None:

@@ -36,6 +36,7 @@ STIMULI: dict[str, Callable[[Instance], tuple[Instance, list[str]]]] = {
     ),
     "fail": lambda i: machine.fail(i, "TERMINATED_BY_USER", "", NOW),
     "reset_for_retry": lambda i: machine.reset_for_retry(i, NOW),
+    "requeue": machine.requeue,
 }
 ALLOWED: dict[str, set[InstanceState]] = {
     "wait_for_upstream": {S.SUBMITTED},
@@ -46,6 +47,7 @@ ALLOWED: dict[str, set[InstanceState]] = {
     "fail_attempt": {S.STARTING, S.RUNNING},
     "fail": set(S) - {S.SUCCEED, S.FAILED},
     "reset_for_retry": {S.FAILED},
+    "requeue": {S.STARTING},
 }
 
 
@@ -114,3 +116,11 @@ def test_retry_jobs_resets_history() -> None:
     reset, events = machine.reset_for_retry(failed, NOW)
     assert reset == Instance(index=0, create_ms=NOW)
     assert events == []
+
+
+def test_a_requeued_attempt_costs_no_retry_and_fires_nothing() -> None:
+    starting, _ = machine.hand_over(at(S.RUNNABLE, attempt=0), "env-a", NOW)
+    requeued, names = machine.requeue(starting)
+    assert (requeued.state, requeued.attempt, names) == (S.RUNNABLE, 0, [])
+    again, _ = machine.hand_over(requeued, "env-a", NOW)
+    assert again.attempt == 1

@@ -2,14 +2,22 @@
 
 Everything here runs inside the tick's unit of work: every state change and its events commit
 together, and the backend is only told what to do after that commit (see Effects).
+
+A step reads only what it may change: the instances its outcomes name, and the waiting ones only
+when the task's state counts say there are some to move (dependencies, hand-over, interruption,
+notes); the counts come from one SQL aggregate and are kept up to date in memory. Only a job
+being terminated reads all its unsettled instances.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+import heapq
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from batchd.compute.runner import InstanceResult
 from batchd.control import spec as spec_builder
@@ -20,15 +28,21 @@ from batchd.domain import instance as machine
 from batchd.domain import task as rules
 from batchd.domain.instance import Instance
 from batchd.domain.job import Job, Task
-from batchd.domain.states import SETTLED, FailedAction, InstanceState
-from batchd.store.database import Tx
+from batchd.domain.states import FINAL, SETTLED, FailedAction, InstanceState
+from batchd.store.database import Conn, Tx
 from batchd.store.repos import envs as env_repo
 from batchd.store.repos import jobs as repo
 
 S = InstanceState
 Apply = Callable[[tuple[Instance, list[str]]], Instance]
 UNSETTLED = [S.SUBMITTED, S.PENDING, S.RUNNABLE, S.STARTING, S.RUNNING]
-IN_FLIGHT = (S.STARTING, S.RUNNING)
+IN_FLIGHT = [S.STARTING, S.RUNNING]
+
+
+class Load(Protocol):
+    def __call__(
+        self, states: list[InstanceState], *, not_reason: str | None = ..., limit: int | None = ...
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +67,26 @@ class EnvView:
     usable: bool
 
 
+@dataclass(frozen=True, slots=True)
+class JobData:
+    """What a tick reads about a job in bulk, for all the jobs it steps at once."""
+
+    tasks: list[Task]  # in position order
+    counts: dict[int, dict[InstanceState, int]]  # task key -> instance state -> how many
+    requested: set[tuple[int, int]]  # (task key, index): termination asked, not yet done
+    specs: Mapping[int, str]  # task key -> the task as submitted (JSON text)
+
+    @staticmethod
+    def load(conn: Conn, job: Job) -> JobData:
+        by_job, specs = repo.tasks_of_jobs(conn, [job.pk])
+        return JobData(
+            tasks=by_job[job.pk],
+            counts=repo.state_counts_of_jobs(conn, by_job),
+            requested=repo.termination_requests_of(conn, [job.pk])[job.pk],
+            specs=specs,
+        )
+
+
 class JobStep:
     def __init__(
         self,
@@ -63,8 +97,12 @@ class JobStep:
         effects: Effects,
         env_view: Callable[[str], EnvView | None],
         work_root: Path,
+        node_instance_ids: Callable[[Conn, Sequence[str]], Mapping[str, str]] = (
+            env_repo.instance_ids
+        ),
     ) -> None:
         self._tx = tx
+        self._node_instance_ids = node_instance_ids
         self._job = job
         self._now_ms = now_ms
         self._effects = effects
@@ -72,17 +110,25 @@ class JobStep:
         self._work_root = work_root
         self._recorder = JobRecorder(tx, notifier, job, now_ms)
         self._ran: set[int] = set()  # tasks with an instance that started its command this tick
+        self._counts: dict[int, dict[InstanceState, int]] = {}
+        self._specs: Mapping[int, str] = {}
+        self.anonymous_ended = False  # a task with its own environment ended: retire it
 
-    def run(self, outcomes: Mapping[str, list[Outcome]]) -> Job:
-        conn = self._tx.conn
+    def run(self, outcomes: Mapping[str, list[Outcome]], data: JobData | None = None) -> Job:
         job = self._job
-        tasks = repo.tasks_of(conn, job.pk)
+        data = data or JobData.load(self._tx.conn, job)
+        tasks = list(data.tasks)
+        self._counts = {task.pk: dict(data.counts.get(task.pk, {})) for task in tasks}
+        self._specs = data.specs
         by_name = {task.name: task for task in tasks}
         terminating = job.next_action == "TERMINATING"
-        requested = repo.termination_requests(conn, job.pk)
-        for position, task in enumerate(tasks):
+        for position in _upstream_first(tasks, job.dependences):
             task = self._step_task(
-                task, by_name, outcomes.get(task.name, []), terminating, requested
+                tasks[position],
+                by_name,
+                outcomes.get(tasks[position].name, []),
+                terminating,
+                data.requested,
             )
             tasks[position] = task
             by_name[task.name] = task
@@ -99,17 +145,33 @@ class JobStep:
         requested: set[tuple[int, int]],
     ) -> Task:
         conn = self._tx.conn
-        live = {i.index: i for i in repo.instances_of(conn, task.pk, UNSETTLED)}
-        interrupted = (
-            {i.index: i for i in repo.instances_of(conn, task.pk, [S.FAILED_INTERRUPTED])}
-            if terminating or requested
-            else {}
-        )
+        counts = self._counts[task.pk]
+        # Termination looks at every unsettled instance; otherwise only the reported ones are
+        # read now, and waiting ones later if the counts say something can happen to them.
+        complete = terminating or any(task_pk == task.pk for task_pk, _ in requested)
+        if complete:
+            live = {i.index: i for i in repo.instances_where(conn, task.pk, UNSETTLED)}
+            interrupted = {
+                i.index: i for i in repo.instances_where(conn, task.pk, [S.FAILED_INTERRUPTED])
+            }
+        else:
+            indexes = sorted({outcome.index for outcome in outcomes})
+            live = {
+                i.index: i for i in repo.instances_where(conn, task.pk, IN_FLIGHT, indexes=indexes)
+            }
+            interrupted = {}
+        known = {**interrupted, **live}  # every instance read, in its latest version
         changed: dict[int, Instance] = {}
         node_ids: set[str] = set()
+        tails: dict[int, tuple[bytes, bytes]] = {}
 
         def apply(result: tuple[Instance, list[str]]) -> Instance:
             updated, names = result
+            before = known[updated.index]
+            if before.state is not updated.state:
+                counts[before.state] -= 1
+                counts[updated.state] = counts.get(updated.state, 0) + 1
+            known[updated.index] = updated
             changed[updated.index] = updated
             live[updated.index] = updated
             if updated.node_id:
@@ -119,6 +181,19 @@ class JobStep:
             if updated.state is S.RUNNING:
                 self._ran.add(task.pk)
             return updated
+
+        def load(
+            states: list[InstanceState], *, not_reason: str | None = None, limit: int | None = None
+        ) -> None:
+            """Read more of the task's instances; those already read keep their new version."""
+            have = sum(1 for i in known.values() if i.state in states)
+            if complete or have >= sum(counts.get(state, 0) for state in states):
+                return  # every instance in these states was read already
+            for found in repo.instances_where(
+                conn, task.pk, states, not_reason=not_reason, limit=limit
+            ):
+                if found.index not in known:
+                    known[found.index] = live[found.index] = found
 
         pending_events: list[tuple[Instance, list[str]]] = []
 
@@ -130,7 +205,7 @@ class JobStep:
                 or current.state not in IN_FLIGHT
             ):
                 continue  # stale: an earlier attempt, already settled, or a repeated report
-            self._apply_outcome(task, current, outcome, terminating, requested, apply)
+            self._apply_outcome(task, current, outcome, terminating, requested, apply, tails)
 
         # Termination: everything unsettled fails; in-flight attempts are killed first.
         for index, current in list(live.items()):
@@ -156,13 +231,13 @@ class JobStep:
                 repo.clear_termination(conn, task.pk, index)
 
         if not terminating:
-            self._dependencies(task, by_name, live, apply)
-            self._fast_interrupt(task, live, apply)
-            self._hand_over(task, live, apply)
+            self._dependencies(task, by_name, live, apply, load)
+            self._fast_interrupt(task, live, apply, load)
+            self._hand_over(task, live, apply, load, len(known))
 
         # Save, then events in order: instances first, then the task.
-        repo.save_instances(conn, task.pk, list(changed.values()))
-        node_instance_ids = env_repo.instance_ids(conn, sorted(node_ids))
+        repo.save_instances(conn, task.pk, list(changed.values()), tails)
+        node_instance_ids = self._node_instance_ids(conn, sorted(node_ids)) if node_ids else {}
         for updated, names in pending_events:
             self._recorder.instance(task, updated, names, node_instance_ids)
         return self._derive_task(task)
@@ -175,6 +250,7 @@ class JobStep:
         terminating: bool,
         requested: set[tuple[int, int]],
         apply: Apply,
+        tails: dict[int, tuple[bytes, bytes]],
     ) -> None:
         if outcome.running_on is not None and current.state is S.STARTING:
             started_ms = int((outcome.started_at or self._now_ms / 1000) * 1000)
@@ -189,9 +265,7 @@ class JobStep:
         if result is not None and result.node_id and not current.node_id:
             current = dataclasses.replace(current, node_id=result.node_id)
         if result is not None:
-            repo.save_tails(
-                self._tx.conn, task.pk, current.index, result.stdout_tail, result.stderr_tail
-            )
+            tails[current.index] = (result.stdout_tail, result.stderr_tail)
         if result is not None and result.reason == "" and result.exit_code == 0:
             apply(machine.succeed(current, 0, self._now_ms))
             return
@@ -224,24 +298,30 @@ class JobStep:
         )
 
     def _dependencies(
-        self, task: Task, by_name: Mapping[str, Task], live: dict[int, Instance], apply: Apply
+        self,
+        task: Task,
+        by_name: Mapping[str, Task],
+        live: dict[int, Instance],
+        apply: Apply,
+        load: Load,
     ) -> None:
-        waiting = [i for i in live.values() if i.state in (S.SUBMITTED, S.PENDING)]
-        if not waiting:
+        counts = self._counts[task.pk]
+        if not (counts.get(S.SUBMITTED) or counts.get(S.PENDING)):
             return
         upstream_names = [start for start, end in self._job.dependences if end == task.name]
         upstream = [
             rules.Upstream(
                 state=by_name[name].state,
-                any_instance_succeeded=repo.state_counts(self._tx.conn, by_name[name].pk).get(
-                    S.SUCCEED, 0
-                )
-                > 0,
+                any_instance_succeeded=self._counts[by_name[name].pk].get(S.SUCCEED, 0) > 0,
             )
             for name in upstream_names
         ]
         verdict = rules.readiness(self._job.depend_on, upstream)
-        for current in waiting:
+        if verdict is None and not counts.get(S.SUBMITTED):
+            return  # all of them wait for upstream already
+        load([S.SUBMITTED, S.PENDING] if verdict is not None else [S.SUBMITTED])
+        waiting = [i for i in live.values() if i.state in (S.SUBMITTED, S.PENDING)]
+        for current in sorted(waiting, key=lambda i: i.index):
             if verdict is True:
                 apply(machine.make_runnable(current))
             elif verdict is False:
@@ -256,16 +336,18 @@ class JobStep:
             elif current.state is S.SUBMITTED:
                 apply(machine.wait_for_upstream(current))
 
-    def _fast_interrupt(self, task: Task, live: dict[int, Instance], apply: Apply) -> None:
+    def _fast_interrupt(
+        self, task: Task, live: dict[int, Instance], apply: Apply, load: Load
+    ) -> None:
         if task.failed_action is not FailedAction.FAST_INTERRUPT:
             return
-        counts = repo.state_counts(self._tx.conn, task.pk)
-        if not counts.get(S.FAILED_INTERRUPTED) and not any(
-            i.state is S.FAILED_INTERRUPTED for i in live.values()
-        ):
+        counts = self._counts[task.pk]
+        waiting = [S.SUBMITTED, S.PENDING, S.RUNNABLE]
+        if not counts.get(S.FAILED_INTERRUPTED) or not any(counts.get(s) for s in waiting):
             return
-        for current in list(live.values()):
-            if current.state in (S.SUBMITTED, S.PENDING, S.RUNNABLE):
+        load(waiting)
+        for current in sorted(live.values(), key=lambda i: i.index):
+            if current.state in waiting:
                 apply(
                     machine.fail(
                         current,
@@ -275,14 +357,17 @@ class JobStep:
                     )
                 )
 
-    def _hand_over(self, task: Task, live: dict[int, Instance], apply: Apply) -> None:
-        runnable = sorted(
-            (i for i in live.values() if i.state is S.RUNNABLE), key=lambda i: i.index
-        )
-        starting = [i for i in live.values() if i.state is S.STARTING]
+    def _hand_over(
+        self, task: Task, live: dict[int, Instance], apply: Apply, load: Load, read: int
+    ) -> None:
+        counts = self._counts[task.pk]
         view = self._env_view(task.env_id) if task.env_id else None
-        if runnable:
+        if counts.get(S.RUNNABLE):
             if view is None or not view.usable:
+                load([S.RUNNABLE], not_reason="ENV_UNAVAILABLE")
+                runnable = sorted(
+                    (i for i in live.values() if i.state is S.RUNNABLE), key=lambda i: i.index
+                )
                 for current in runnable:
                     if current.reason != "ENV_UNAVAILABLE":
                         apply(
@@ -297,28 +382,40 @@ class JobStep:
                             )
                         )
                 return
-            in_flight = sum(1 for i in live.values() if i.state in IN_FLIGHT)
-            room = len(runnable)
+            in_flight = counts.get(S.STARTING, 0) + counts.get(S.RUNNING, 0)
+            room = counts[S.RUNNABLE]
             if task.max_concurrent > 0:
-                room = max(0, task.max_concurrent - in_flight)
-            submitted_spec = repo.task_spec(self._tx.conn, task.pk) if room else {}
-            for current in runnable[:room]:
-                updated, names = machine.hand_over(current, view.env_id, self._now_ms)
-                apply((updated, names))
-                self._effects.submit.append(
-                    (
-                        view.env_id,
-                        spec_builder.build(
-                            self._job, task, updated, submitted_spec, self._work_root
-                        ),
-                    )
+                room = min(room, max(0, task.max_concurrent - in_flight))
+            if room:
+                # The first `room` by index: among as many more rows as were read already (some
+                # of those rows may have moved on in memory).
+                load([S.RUNNABLE], limit=room + read)
+                runnable = sorted(
+                    (i for i in live.values() if i.state is S.RUNNABLE), key=lambda i: i.index
                 )
-                starting.append(updated)
-        if view is not None and starting and view.running_nodes == 0:
+                stored = self._specs.get(task.pk)
+                submitted_spec = (
+                    json.loads(stored) if stored else repo.task_spec(self._tx.conn, task.pk)
+                )
+                for current in runnable[:room]:
+                    updated, names = machine.hand_over(current, view.env_id, self._now_ms)
+                    apply((updated, names))
+                    self._effects.submit.append(
+                        (
+                            view.env_id,
+                            spec_builder.build(
+                                self._job, task, updated, submitted_spec, self._work_root
+                            ),
+                        )
+                    )
+        if view is not None and view.running_nodes == 0 and counts.get(S.STARTING):
             # The most common complaint about batch services: work stuck with no reason.
+            load([S.STARTING], not_reason="WAITING_FOR_COMPUTE_NODE")
+            starting = sorted(
+                (i for i in live.values() if i.state is S.STARTING), key=lambda i: i.index
+            )
             for current in starting:
-                current = live[current.index]
-                if current.state is S.STARTING and current.reason != "WAITING_FOR_COMPUTE_NODE":
+                if current.reason != "WAITING_FOR_COMPUTE_NODE":
                     apply(
                         (
                             machine.note_waiting(
@@ -334,7 +431,7 @@ class JobStep:
     # --- derivation ----------------------------------------------------------------------------
 
     def _derive_task(self, task: Task) -> Task:
-        counts = repo.state_counts(self._tx.conn, task.pk)
+        counts = self._counts[task.pk]
         states = [state for state, n in counts.items() for _ in range(n)]
         ever_running = task.ever_running or task.pk in self._ran
         new_state = rules.derive(states, ever_running)
@@ -346,6 +443,8 @@ class JobStep:
         )
         repo.save_task(self._tx.conn, updated)
         self._recorder.task(updated, _events("TASK", task, updated), states)
+        if task.anonymous and new_state in FINAL:
+            self.anonymous_ended = True
         return updated
 
     def _derive_job(self, tasks: list[Task], terminating: bool) -> Job:
@@ -374,6 +473,31 @@ class JobStep:
         if updated != job:
             repo.save_job(self._tx.conn, updated)
         return updated
+
+
+def _upstream_first(tasks: list[Task], dependences: Sequence[tuple[str, str]]) -> list[int]:
+    """Positions of the tasks, each after the tasks it depends on (else in position order), so
+    that one step sees an upstream task end and starts its downstream tasks."""
+    position = {task.name: n for n, task in enumerate(tasks)}
+    waiting_on = {n: 0 for n in range(len(tasks))}
+    downstream: dict[int, list[int]] = {}
+    for start, end in dependences:
+        if start in position and end in position:
+            waiting_on[position[end]] += 1
+            downstream.setdefault(position[start], []).append(position[end])
+    ready = [n for n, count in waiting_on.items() if count == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        n = heapq.heappop(ready)
+        order.append(n)
+        for m in downstream.get(n, []):
+            waiting_on[m] -= 1
+            if waiting_on[m] == 0:
+                heapq.heappush(ready, m)
+    # SubmitJob refuses cycles; should one be stored anyway, its tasks still get stepped.
+    stepped = set(order)
+    return order + [n for n in range(len(tasks)) if n not in stepped]
 
 
 def _events(entity: str, before: Task | Job, after: Task | Job) -> list[str]:

@@ -1,33 +1,77 @@
 """The controller loop: woken by submissions, backend reports and requests, never by a timer.
 
 Each wake-up runs one unit of work that applies every report received since the last one and
-steps every active job and environment; its transitions and their events commit together. What
-the backend must then do (start nodes, hand over attempts, kill) runs only after that commit.
+steps only the jobs that something happened to: those named by reports, those the service marked
+(submitted, termination or retry asked), and, when an environment's view changed (nodes came or
+went, it is being deleted), the unfinished jobs with a task in it. After a start every unfinished
+job is stepped once. Its transitions and their events commit together. A wake-up with more jobs
+than fit in TICK_BUDGET_S (TICK_SLICE_S while requests wait for the writer) leaves the rest to
+the next unit, which follows at once, or, when requests were waiting, after a pause as long as
+the unit took: under a load of requests the controller takes about half of the writer. What the
+backend must then do (start nodes, hand over attempts, kill) runs only after that commit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from batchd.compute.backend import ComputeBackend, NodeSize
-from batchd.compute.runner import InstanceResult
+from batchd.compute.runner import InstanceResult, InstanceSpec
 from batchd.control import nodes as node_steps
 from batchd.control import spec as spec_builder
-from batchd.control.advance import EnvView, JobStep, Outcome
+from batchd.control.advance import EnvView, JobData, JobStep, Outcome
 from batchd.control.effects import Effects
 from batchd.control.notify import Notifier
+from batchd.domain import instance as instance_machine
 from batchd.domain.instance import InvalidTransition
-from batchd.domain.states import NodeState
+from batchd.domain.job import Job
+from batchd.domain.states import InstanceState, NodeState
 from batchd.mq.context import Context
 from batchd.mq.signals import Signal
-from batchd.store.database import Tx
+from batchd.store.database import Conn, Tx
 from batchd.store.repos import envs as env_repo
 from batchd.store.repos import jobs as job_repo
 
 log = logging.getLogger(__name__)
+N = NodeState
+
+# A tick steps jobs for at most TICK_BUDGET_S, and for only TICK_SLICE_S when requests wait for
+# the writer: the jobs left over are the first stepped by the next tick, which follows at once.
+TICK_BUDGET_S = 0.02
+TICK_SLICE_S = 0.005
+FIRST_CHUNK, CHUNK = 4, 32  # jobs read in bulk at once: at first, and at most
+NODE_IDS_KEPT = 10_000  # node id -> instance id pairs remembered (they never change)
+
+Outcomes = dict[str, dict[str, list[Outcome]]]
+
+
+def _outcomes() -> Outcomes:
+    return defaultdict(lambda: defaultdict(list))
+
+
+@dataclass
+class _TickInput:
+    """What a tick works on, taken from the controller when it starts."""
+
+    outcomes: Outcomes
+    membership: list[node_steps.Membership]
+    dirty: list[str]  # job ids, in the order they were marked
+    envs_changed: bool
+    full_pass: bool
+
+
+@dataclass
+class _TickOutput:
+    effects: Effects
+    views: dict[str, EnvView | None]
+    left: list[str] = field(default_factory=list)  # job ids the tick had no time for
+    pause_s: float = 0.0  # cut short for waiting requests: leave them the writer this long
 
 
 class Controller:
@@ -39,11 +83,17 @@ class Controller:
         self._work_root = work_root
         self.backend: ComputeBackend | None = None
         self._signal = Signal()
-        self._outcomes: dict[str, dict[str, list[Outcome]]] = defaultdict(lambda: defaultdict(list))
+        self._outcomes: Outcomes = _outcomes()
         self._membership: list[node_steps.Membership] = []
+        self._dirty: dict[str, None] = {}  # job ids to step, in the order they were marked
+        self._envs_changed = True  # environments and nodes must be read again
+        self._full_pass = True  # step every unfinished job: nothing is known after a start
+        self._views: dict[str, EnvView | None] = {}  # as of the last read of the environments
+        self._instance_ids: dict[str, str] = {}  # node id -> its instance id; writer thread only
         self._effects: asyncio.Queue[Effects] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self.ticks = 0
+        self._pause_s = 0.0
 
     # --- ClusterEvents (called on the loop by the backend) -----------------------------------
 
@@ -73,11 +123,21 @@ class Controller:
         job_id, task_name, index, attempt = parsed
         outcome = Outcome(index=index, attempt=attempt, **fields)  # type: ignore[arg-type]
         self._outcomes[job_id][task_name].append(outcome)
-        self.wake()
+        self.wake_jobs(job_id)
 
     # --- loop --------------------------------------------------------------------------------
 
     def wake(self) -> None:
+        """Environments or nodes may have changed: read them again in the next tick, and step
+        the unfinished jobs of each environment whose view changed."""
+        self._envs_changed = True
+        self._signal.fire()
+
+    def wake_jobs(self, *job_ids: str) -> None:
+        """These jobs changed (submitted, termination or retry asked): step them next tick.
+        A job that no one names is not stepped."""
+        for job_id in job_ids:
+            self._dirty[job_id] = None
         self._signal.fire()
 
     def submit_effects(self, effects: Effects) -> None:
@@ -107,78 +167,226 @@ class Controller:
                 log.exception("controller tick failed", extra={"event": "tick_failed"})
                 await asyncio.sleep(1)  # a failing database: back off, then try again
                 continue
+            if self._pause_s:
+                # Requests wait for the writer: they go first, the jobs left over wait their turn.
+                await asyncio.sleep(self._pause_s)
             await self._signal.wait(seen, 3600)
 
     async def tick(self) -> None:
-        outcomes, self._outcomes = self._outcomes, defaultdict(lambda: defaultdict(list))
-        membership, self._membership = self._membership, []
+        taken = _TickInput(
+            outcomes=self._outcomes,
+            membership=self._membership,
+            dirty=list(self._dirty),
+            envs_changed=self._envs_changed or bool(self._membership),
+            full_pass=self._full_pass,
+        )
+        self._outcomes, self._membership, self._dirty = _outcomes(), [], {}
+        self._envs_changed = self._full_pass = False
         now_ms = self._ctx.now_ms()
 
-        def work(tx: Tx) -> Effects:
-            return self._tick(tx, outcomes, membership, now_ms)
+        def work(tx: Tx) -> _TickOutput:
+            return self._tick(tx, taken, now_ms)
 
         try:
-            effects = await self._ctx.db.write(work)
+            done = await self._ctx.db.write(work)
         except Exception:
-            # Nothing of the tick committed: keep the reports for the next attempt.
-            for job_id, by_task in outcomes.items():
-                for task_name, items in by_task.items():
-                    self._outcomes[job_id][task_name][:0] = items
-            self._membership[:0] = membership
+            # Nothing of the tick committed: keep everything it took for the next attempt.
+            self._give_back(list(dict.fromkeys([*taken.dirty, *taken.outcomes])), taken.outcomes)
+            self._membership[:0] = taken.membership
+            self._envs_changed |= taken.envs_changed
+            self._full_pass |= taken.full_pass
             raise
         self.ticks += 1
-        if effects:
-            self._effects.put_nowait(effects)
+        self._views = done.views
+        self._pause_s = done.pause_s
+        if done.left:
+            self._give_back(done.left, taken.outcomes)
+            self._signal.fire()
+        if done.effects:
+            self._effects.put_nowait(done.effects)
 
-    def _tick(
+    def _give_back(self, job_ids: list[str], outcomes: Outcomes) -> None:
+        """Jobs a tick took but did not step: first in line for the next one, reports kept."""
+        self._dirty = {**dict.fromkeys(job_ids), **self._dirty}
+        for job_id in job_ids:
+            for task_name, items in outcomes.get(job_id, {}).items():
+                self._outcomes[job_id][task_name][:0] = items
+
+    def _tick(self, tx: Tx, taken: _TickInput, now_ms: int) -> _TickOutput:
+        effects = Effects()
+        for item in taken.membership:
+            node_steps.apply_membership(tx, self._notifier, item, now_ms, effects)
+        dirty = dict.fromkeys(job_repo.active_ids(tx.conn)) if taken.full_pass else {}
+        dirty.update(dict.fromkeys(taken.dirty))
+        views, changed = dict(self._views), list[str]()
+        if taken.envs_changed or taken.full_pass:
+            views, changed = self._step_envs(tx, now_ms, effects)
+            # A job may wait for what its environment's view says (usable, nodes running).
+            dirty.update(dict.fromkeys(job_repo.active_in_envs(tx.conn, changed)))
+
+        def env_view(env_id: str) -> EnvView | None:
+            if env_id not in views:  # not read since it was created: read it now
+                views[env_id] = _view_of(tx, env_id)
+            return views[env_id]
+
+        pending = list(dirty)
+        stepped: list[str] = []
+        left: list[str] = []
+        ended: set[str] = set()
+        started = time.perf_counter()
+        position, size = 0, FIRST_CHUNK
+        while position < len(pending):
+            chunk = pending[position : position + size]
+            position += len(chunk)
+            # Small first: when requests wait for the writer, a tick has time for few jobs.
+            size = min(size * 2, CHUNK)
+            not_stepped = self._step_jobs(
+                tx, chunk, taken.outcomes, now_ms, effects, env_view, started, ended
+            )
+            stepped += [job_id for job_id in chunk if job_id not in not_stepped]
+            if not_stepped or self._out_of_time(started):
+                left = not_stepped + pending[position:]
+                break
+        # Only a step that ended a task can make its own environment finished.
+        retire = None if taken.full_pass else sorted(ended)
+        if (retire is None or retire) and env_repo.retire_finished_anonymous(tx.conn, retire):
+            tx.after_commit(self.wake)  # the next tick tears them down
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "tick stepped %d jobs, %d left for the next one",
+                len(stepped),
+                len(left),
+                extra={"event": "tick", "job_ids": stepped, "env_ids": changed},
+            )
+        cut = bool(left) and self._ctx.db.waiting() > 0
+        return _TickOutput(effects, views, left, time.perf_counter() - started if cut else 0.0)
+
+    def _out_of_time(self, started: float) -> bool:
+        elapsed = time.perf_counter() - started
+        return elapsed > TICK_BUDGET_S or (elapsed > TICK_SLICE_S and self._ctx.db.waiting() > 0)
+
+    def _step_jobs(
         self,
         tx: Tx,
-        outcomes: dict[str, dict[str, list[Outcome]]],
-        membership: list[node_steps.Membership],
+        job_ids: list[str],
+        outcomes: Outcomes,
         now_ms: int,
-    ) -> Effects:
-        effects = Effects()
-        for item in membership:
-            node_steps.apply_membership(tx, self._notifier, item, now_ms, effects)
-        envs = {env.env_id: env for env in env_repo.all_envs(tx.conn)}
-        views: dict[str, EnvView] = {}
-        for env in envs.values():
-            node_steps.step_env(tx, self._notifier, env, now_ms, effects)
-            running = (
-                sum(1 for n in env_repo.nodes_of(tx.conn, env) if n.state is NodeState.RUNNING)
-                if env.env_id in envs
-                else 0
+        effects: Effects,
+        env_view: Callable[[str], EnvView | None],
+        started: float,
+        ended: set[str],
+    ) -> list[str]:
+        """Step these jobs (those still unfinished), reading what they need in bulk, until the
+        tick is out of time; answers the ids of those it did not step. Adds to `ended` the jobs
+        in which a task with its own environment ended."""
+        conn = tx.conn
+        jobs = job_repo.active_by_ids(conn, job_ids)
+        tasks, specs = job_repo.tasks_of_jobs(conn, [job.pk for job in jobs])
+        counts = job_repo.state_counts_of_jobs(conn, tasks)
+        requested = job_repo.termination_requests_of(conn, [job.pk for job in jobs])
+
+        def step(job: Job) -> None:
+            stepping = JobStep(
+                tx,
+                self._notifier,
+                job,
+                now_ms,
+                effects,
+                env_view,
+                self._work_root,
+                self._node_instance_ids,
             )
-            views[env.env_id] = EnvView(env.env_id, running, usable=not env.deleting)
-        for job in job_repo.active(tx.conn):
-            step = JobStep(tx, self._notifier, job, now_ms, effects, views.get, self._work_root)
-            submitted, killed = len(effects.submit), len(effects.kill)
-            try:
-                # One job that cannot be stepped must not stop every other job.
-                with tx.conn.begin_nested():
-                    step.run(outcomes.get(job.job_id, {}))
-            except InvalidTransition:
-                del effects.submit[submitted:], effects.kill[killed:]
-                log.exception(
-                    "job %s could not be stepped",
-                    job.job_id,
-                    extra={"event": "job_step_failed", "job_id": job.job_id},
-                )
-        if env_repo.retire_finished_anonymous(tx.conn):
-            tx.after_commit(self.wake)  # the next tick tears them down
-        return effects
+            stepping.run(
+                outcomes.get(job.job_id, {}),
+                JobData(tasks[job.pk], counts, requested[job.pk], specs),
+            )
+            if stepping.anonymous_ended:
+                ended.add(job.job_id)
+
+        done = 0
+        submitted, killed = len(effects.submit), len(effects.kill)
+        try:
+            # One savepoint for them all: one per job would cost two statements each.
+            with conn.begin_nested():
+                for job in jobs:
+                    if done and self._out_of_time(started):
+                        break
+                    step(job)
+                    done += 1
+        except InvalidTransition:
+            # Step them again, each in a savepoint of its own, to leave out only the job that
+            # cannot be stepped: one such job must not stop every other job.
+            del effects.submit[submitted:], effects.kill[killed:]
+            done += 1
+            for job in jobs[:done]:
+                submitted, killed = len(effects.submit), len(effects.kill)
+                ended.discard(job.job_id)
+                try:
+                    with conn.begin_nested():
+                        step(job)
+                except InvalidTransition:
+                    del effects.submit[submitted:], effects.kill[killed:]
+                    ended.discard(job.job_id)
+                    log.exception(
+                        "job %s could not be stepped",
+                        job.job_id,
+                        extra={"event": "job_step_failed", "job_id": job.job_id},
+                    )
+        return [job.job_id for job in jobs[done:]]
+
+    def _node_instance_ids(self, conn: Conn, node_ids: Sequence[str]) -> dict[str, str]:
+        missing = [node_id for node_id in node_ids if node_id not in self._instance_ids]
+        if missing:
+            if len(self._instance_ids) > NODE_IDS_KEPT:
+                self._instance_ids.clear()
+            self._instance_ids.update(env_repo.instance_ids(conn, missing))
+        return {n: self._instance_ids[n] for n in node_ids if n in self._instance_ids}
+
+    def _step_envs(
+        self, tx: Tx, now_ms: int, effects: Effects
+    ) -> tuple[dict[str, EnvView | None], list[str]]:
+        """Start requested nodes, tear deleting environments down; answers every environment's
+        view and the ids of those whose view is not what it was."""
+        envs = env_repo.all_envs(tx.conn)
+        counts = env_repo.node_counts(tx.conn)
+        busy = [env for env in envs if env.deleting or counts.get(env.pk, {}).get(N.SUBMITTED)]
+        for env in busy:
+            node_steps.step_env(tx, self._notifier, env, now_ms, effects)
+        if busy:
+            envs = env_repo.all_envs(tx.conn)
+            counts = env_repo.node_counts(tx.conn)
+        views: dict[str, EnvView | None] = {
+            env.env_id: EnvView(
+                env.env_id, counts.get(env.pk, {}).get(N.RUNNING, 0), usable=not env.deleting
+            )
+            for env in envs
+        }
+        before = self._views
+        changed = sorted(
+            env_id
+            for env_id in before.keys() | views.keys()
+            if before.get(env_id) != views.get(env_id)
+        )
+        return views, changed
 
     async def _recover(self) -> None:
         """After a restart: attempts that were in flight are lost; nodes are started again."""
         now_ms = self._ctx.now_ms()
 
+        requeued_jobs: list[str] = []
+
         def work(tx: Tx) -> tuple[Effects, list[tuple[str, str, Outcome]]]:
             lost = []
+            requeued_jobs.clear()  # a unit may run twice when its group is redone
             for job_pk, task_pk, index in job_repo.in_flight(tx.conn):
                 job = job_repo.by_pk(tx.conn, job_pk)
                 instance = job_repo.instance_at(tx.conn, task_pk, index)
                 task = next(t for t in job_repo.tasks_of(tx.conn, job_pk) if t.pk == task_pk)
-                if instance is not None:
+                if instance is not None and instance.state is InstanceState.STARTING:
+                    requeued, _ = instance_machine.requeue(instance)
+                    job_repo.save_instances(tx.conn, task_pk, [requeued])
+                    requeued_jobs.append(job.job_id)
+                elif instance is not None:
                     lost.append(
                         (
                             job.job_id,
@@ -204,6 +412,10 @@ class Controller:
         effects, lost = await self._ctx.db.write(work)
         for job_id, task_name, outcome in lost:
             self._outcomes[job_id][task_name].append(outcome)
+            self._dirty[job_id] = None
+        for job_id in requeued_jobs:
+            self._dirty[job_id] = None
+        self._full_pass = True
         self._effects.put_nowait(effects)
 
     async def _carry_out(self) -> None:
@@ -217,9 +429,12 @@ class Controller:
                 for env_id, sizes in effects.add_nodes.items():
                     await backend.open_env(env_id)
                     await backend.add_nodes(env_id, sizes)
+                by_env: dict[str, list[InstanceSpec]] = {}
                 for env_id, spec in effects.submit:
+                    by_env.setdefault(env_id, []).append(spec)
+                for env_id, specs in by_env.items():
                     await backend.open_env(env_id)
-                    backend.submit(env_id, spec)
+                    backend.submit(env_id, specs)
                 for env_id, key, reason in effects.kill:
                     await backend.kill(env_id, key, reason)
                 for env_id, node_ids in effects.remove_nodes.items():
@@ -228,3 +443,11 @@ class Controller:
                     await backend.close_env(env_id)
             except Exception:
                 log.exception("compute backend failed", extra={"event": "backend_failed"})
+
+
+def _view_of(tx: Tx, env_id: str) -> EnvView | None:
+    env = env_repo.by_id(tx.conn, env_id)
+    if env is None:
+        return None
+    running = sum(1 for node in env_repo.nodes_of(tx.conn, env) if node.state is N.RUNNING)
+    return EnvView(env_id, running, usable=not env.deleting)

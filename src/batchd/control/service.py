@@ -7,6 +7,7 @@ wakes the controller, which does the rest.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +54,9 @@ def _env_not_found(env_id: str) -> errors.NotFound:
     )
 
 
+log = logging.getLogger(__name__)
+
+
 @dataclass(frozen=True, slots=True)
 class JobDetail:
     job: Job
@@ -76,18 +80,32 @@ class BatchService:
         self._notifier = notifier
 
     def _wake_after(self, tx: Tx) -> None:
+        """Environments or nodes changed: the controller reads them again once this commits."""
         tx.after_commit(self._controller.wake)
+
+    def _wake_jobs_after(self, tx: Tx, *job_ids: str) -> None:
+        """These jobs changed: the controller steps them once this commits (and only those)."""
+        tx.after_commit(lambda: self._controller.wake_jobs(*job_ids))
 
     def _check_notifications(
         self, conn: Conn, scope: Scope, notifications: Sequence[dict[str, Any]]
     ) -> None:
         for notification in notifications:
             name = notification["TopicName"]
-            if topic_repo.find(conn, scope, name) is None:
+            topic = topic_repo.find(conn, scope, name)
+            if topic is None:
                 raise errors.InvalidParameter(
                     f"topic {name} does not exist in this account and region: create it first",
                     parameter="TopicName",
                     code="InvalidParameter.NotificationTopicName",
+                )
+            if not topic_repo.subscriptions_of(conn, topic):
+                # Accepted (events.md §2.3): a subscriber may be added before the first event.
+                log.warning(
+                    "topic %s has no subscription yet: its events will be undeliverable "
+                    "until one is added",
+                    name,
+                    extra={"event": "notification_topic_unsubscribed", "topic": name},
                 )
 
     # --- jobs --------------------------------------------------------------------------------
@@ -172,7 +190,9 @@ class BatchService:
             )
             if request.client_token:
                 job_repo.remember_token(tx.conn, scope, "job", request.client_token, job_id, now_ms)
-            self._wake_after(tx)
+            self._wake_jobs_after(tx, job_id)
+            if any(task.anonymous_env is not None for task in request.tasks):
+                self._wake_after(tx)  # its own environment's nodes are to be started
             return job_id
 
         return await ctx.db.write(work)
@@ -325,7 +345,7 @@ class BatchService:
             if job.state in FINAL:
                 return
             job_repo.save_job(tx.conn, dataclasses.replace(job, next_action="TERMINATING"))
-            self._wake_after(tx)
+            self._wake_jobs_after(tx, job.job_id)
 
         await self._ctx.db.write(work)
 
@@ -333,7 +353,7 @@ class BatchService:
         self, scope: Scope, job_id: str, task_name: str, index: int
     ) -> None:
         def work(tx: Tx) -> None:
-            _, task = self._require_task(tx.conn, scope, job_id, task_name)
+            job, task = self._require_task(tx.conn, scope, job_id, task_name)
             instance = job_repo.instance_at(tx.conn, task.pk, index)
             if instance is None:
                 raise errors.NotFound(
@@ -344,7 +364,7 @@ class BatchService:
             if instance.state in FINAL:
                 return
             job_repo.request_termination(tx.conn, task.pk, index)
-            self._wake_after(tx)
+            self._wake_jobs_after(tx, job.job_id)
 
         await self._ctx.db.write(work)
 
@@ -409,7 +429,7 @@ class BatchService:
                         end_ms=None,
                     ),
                 )
-            self._wake_after(tx)
+            self._wake_jobs_after(tx, *(job.job_id for job in found))
 
         await ctx.db.write(work)
 

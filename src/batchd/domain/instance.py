@@ -74,6 +74,20 @@ def hand_over(instance: Instance, env_id: str, now_ms: int) -> Result:
     ), []
 
 
+def requeue(instance: Instance) -> Result:
+    """STARTING → RUNNABLE: batchd restarted before the attempt's command was reported running,
+    so the attempt never happened as far as anyone saw (no event) and costs no retry."""
+    _require(instance, {S.STARTING}, "requeue")
+    return dataclasses.replace(
+        instance,
+        state=S.RUNNABLE,
+        attempt=instance.attempt - 1,
+        launch_ms=None,
+        reason="",
+        detail="",
+    ), []
+
+
 def start_running(instance: Instance, node_id: str, now_ms: int) -> Result:
     """STARTING → RUNNING: the command was launched on `node_id`."""
     _require(instance, {S.STARTING}, "start_running")

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from batchd.domain.job import Env
 from batchd.domain.node import Node
@@ -97,19 +97,19 @@ def _fields(env: Env) -> dict[str, Any]:
     return {name: getattr(env, name) for name in Env.__dataclass_fields__}
 
 
+# Built once: SubmitJob looks its environment up on every call.
+_by_id = select(envs).where(envs.c.env_id == bindparam("env_id"))
+_find = _by_id.where(envs.c.account == bindparam("account"), envs.c.region == bindparam("region"))
+
+
 def find(conn: Connection, scope: Scope, env_id: str) -> Env | None:
-    row = conn.execute(
-        select(envs).where(
-            envs.c.env_id == env_id,
-            envs.c.account == scope.account,
-            envs.c.region == scope.region,
-        )
-    ).first()
+    params = {"env_id": env_id, "account": scope.account, "region": scope.region}
+    row = conn.execute(_find, params).first()
     return _to_env(row) if row is not None else None
 
 
 def by_id(conn: Connection, env_id: str) -> Env | None:
-    row = conn.execute(select(envs).where(envs.c.env_id == env_id)).first()
+    row = conn.execute(_by_id, {"env_id": env_id}).first()
     return _to_env(row) if row is not None else None
 
 
@@ -176,6 +176,17 @@ def insert_node(conn: Connection, env: Env, node: Node, now_ms: int) -> None:
             sequence=0,
         )
     )
+
+
+def node_counts(conn: Connection) -> dict[int, dict[NodeState, int]]:
+    """How many nodes of each environment (by key) are in each state."""
+    counts: dict[int, dict[NodeState, int]] = {}
+    rows = conn.execute(
+        select(nodes.c.env_pk, nodes.c.state, func.count()).group_by(nodes.c.env_pk, nodes.c.state)
+    ).all()
+    for env_pk, state, n in rows:
+        counts.setdefault(env_pk, {})[NodeState(state)] = int(n)
+    return counts
 
 
 def nodes_of(conn: Connection, env: Env) -> list[Node]:
@@ -263,9 +274,12 @@ def activities_of(
     return int(total), list(rows)
 
 
-def retire_finished_anonymous(conn: Connection) -> int:
+def retire_finished_anonymous(conn: Connection, job_ids: Sequence[str] | None = None) -> int:
     """Mark deleting the anonymous environments whose task has ended (SUCCEED or FAILED;
-    a FAILED_INTERRUPTED task keeps its nodes for inspection)."""
+    a FAILED_INTERRUPTED task keeps its nodes for inspection); only those of `job_ids` when
+    given."""
+    if job_ids is not None and not job_ids:
+        return 0
     ended = (
         select(tasks_table.c.pk)
         .join(jobs_table, jobs_table.c.pk == tasks_table.c.job_pk)
@@ -275,9 +289,12 @@ def retire_finished_anonymous(conn: Connection) -> int:
             tasks_table.c.state.in_(["SUCCEED", "FAILED"]),
         )
     )
+    mine = (
+        envs.c.anonymous_job_id.is_not(None)
+        if job_ids is None
+        else envs.c.anonymous_job_id.in_(list(job_ids))
+    )
     result = conn.execute(
-        update(envs)
-        .where(envs.c.anonymous_job_id.is_not(None), envs.c.deleting.is_(False), ended.exists())
-        .values(deleting=True)
+        update(envs).where(mine, envs.c.deleting.is_(False), ended.exists()).values(deleting=True)
     )
     return int(result.rowcount)
