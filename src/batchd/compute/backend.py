@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from batchd.compute.runner import InstanceResult, InstanceSpec
+from batchd.compute.instance import InstanceResult, InstanceSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +41,19 @@ class ComputeBackend(Protocol):
 
     async def close_env(self, env_id: str) -> None: ...
 
-    def submit(self, env_id: str, spec: InstanceSpec) -> None: ...
+    def submit(self, env_id: str, specs: Sequence[InstanceSpec]) -> None:
+        """Hand over attempts; each is reported once by `ClusterEvents.instance_finished`.
 
-    async def kill(self, env_id: str, key: str, reason: str) -> None: ...
+        Everything handed over at once for one environment comes in one call: the backend may
+        then run many attempts of one task in one unit of work (a pack) without changing what
+        is reported about each.
+        """
+        ...
+
+    async def kill(self, env_id: str, key: str, reason: str) -> None:
+        """Stop attempt `key`: a running one ends and reports itself with `reason`; one that has
+        not started never starts and is reported with `reason`."""
+        ...
 
     def describe_capacity(self, env_id: str) -> tuple[int, int]:
         """(nodes registered, nodes idle) as the cluster sees them now."""

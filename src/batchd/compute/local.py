@@ -1,9 +1,13 @@
 """Environments as Dask clusters that batchd starts and owns: an in-process scheduler per
 environment, one Nanny-managed worker process per compute node, everything on loopback.
 
-Dask places the instances (each needs the one `slot` resource a node has). batchd turns off
-Dask's own re-running of tasks from lost workers: a lost worker fails the attempt, and batchd
-decides about retries.
+Dask places the work (each Dask task needs the one `slot` resource a node has): an attempt
+alone, or a pack of attempts of one task when many are handed over at once (packing.py). Each
+attempt reports its start and its end on the runner's event topic, which the in-process
+scheduler hands to `_Reports`; every attempt is reported exactly once, by the first of: its own
+report, a kill that stopped it before it started, the failure of its Dask task. batchd turns off
+Dask's own re-running of tasks from lost workers: a lost worker fails the attempts it had not
+reported, and batchd decides about retries.
 """
 
 from __future__ import annotations
@@ -11,16 +15,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import dask
-from distributed import Client, Future, Nanny, Scheduler
+from distributed import Client, Future, Nanny, Scheduler, wait
 from distributed.diagnostics.plugin import SchedulerPlugin
 
+from batchd.compute import pack, packing, registry, report
 from batchd.compute.backend import ClusterEvents, NodeSize
-from batchd.compute.runner import InstanceResult, InstanceSpec, kill_instance, run_instance
+from batchd.compute.instance import InstanceResult, InstanceSpec
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +36,10 @@ DASK_CONFIG = {
     "distributed.worker.daemon": False,
     "distributed.admin.tick.limit": "10s",
     "distributed.deploy.lost-worker-timeout": "5s",
+    # Its sampling runs on the worker's event loop, which also carries every attempt's reports.
+    "distributed.worker.profile.enabled": False,
 }
 NODE_START_TIMEOUT = 60.0
-RUNNER_TOPIC = "batchd-instance"
 GIB = 1024**3
 
 
@@ -55,13 +62,36 @@ class _Membership(SchedulerPlugin):
         self._events.node_left(self._env_id, name, worker)
 
 
+class _Reports(SchedulerPlugin):
+    """Hands the runners' reports to the backend as the scheduler receives them."""
+
+    def __init__(self, on_report: Callable[[dict[str, Any]], None]) -> None:
+        self._on_report = on_report
+
+    def log_event(self, topic: str, msg: Any) -> None:
+        if topic == report.TOPIC:
+            self._on_report(msg)
+
+
+@dataclass(eq=False)
+class _Pack:
+    """One Dask task: the attempts it runs, and those of them not reported yet."""
+
+    pack_id: str  # its Dask key
+    keys: tuple[str, ...]
+    future: Future[list[dict[str, Any]]]
+    unreported: set[str]
+
+
 @dataclass
 class _Env:
     scheduler: Scheduler
     client: Client
     nannies: dict[str, Nanny] = field(default_factory=dict)
-    futures: dict[str, Future[InstanceResult]] = field(default_factory=dict)
-    starting: set[str] = field(default_factory=set)
+    starting: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # node id -> its start
+    closed: bool = False
+    live: dict[str, _Pack] = field(default_factory=dict)  # attempt key -> its pack, until reported
+    stopped: dict[str, dict[str, str]] = field(default_factory=dict)  # what pack.STOPPED holds
 
 
 class LocalDaskBackend:
@@ -81,23 +111,34 @@ class LocalDaskBackend:
         await scheduler
         scheduler.add_plugin(_Membership(env_id, self._events), name="batchd-membership")
         client = await Client(scheduler.address, asynchronous=True)
-        client.subscribe_topic(RUNNER_TOPIC, self._on_runner_event)
-        self._envs[env_id] = _Env(scheduler=scheduler, client=client)
+        env = _Env(scheduler=scheduler, client=client)
+        # In-process scheduler: reports reach us without another hop through the client.
+        scheduler.add_plugin(_Reports(partial(self._on_report, env)), name="batchd-reports")
+        self._envs[env_id] = env
 
-    def _on_runner_event(self, event: tuple[float, dict[str, Any]]) -> None:
-        _, message = event
-        if message.get("state") == "running":
-            self._events.instance_running(
-                str(message["key"]), str(message["node_id"]), float(message["started_at"])
-            )
+    def _on_report(self, env: _Env, message: dict[str, Any]) -> None:
+        parsed = report.parse(message)
+        if parsed is None or parsed.key not in env.live:
+            return  # reported already (a kill or a lost worker came first), or not ours
+        if parsed.state == report.RUNNING:
+            self._events.instance_running(parsed.key, parsed.node_id, parsed.started_at)
+        else:
+            self._finish(env, parsed.key, parsed.result, parsed.error)
+
+    def _finish(self, env: _Env, key: str, result: InstanceResult | None, error: str) -> None:
+        """Report the end of attempt `key`, unless it was reported already."""
+        owner = env.live.pop(key, None)
+        if owner is None:
+            return
+        owner.unreported.discard(key)
+        self._events.instance_finished(key, result, error)
 
     async def add_nodes(self, env_id: str, nodes: Sequence[NodeSize]) -> None:
         env = self._envs[env_id]
         for node in nodes:
             if node.node_id in env.nannies or node.node_id in env.starting:
                 continue
-            env.starting.add(node.node_id)
-            self._spawn(self._start_node(env_id, env, node))
+            env.starting[node.node_id] = self._spawn(self._start_node(env_id, env, node))
 
     async def _start_node(self, env_id: str, env: _Env, node: NodeSize) -> None:
         nanny = Nanny(
@@ -113,12 +154,15 @@ class LocalDaskBackend:
         try:
             await asyncio.wait_for(nanny.start(), NODE_START_TIMEOUT)
         except Exception as error:
-            env.starting.discard(node.node_id)
+            env.starting.pop(node.node_id, None)
             with contextlib.suppress(Exception):
                 await nanny.close()
             self._events.node_failed(env_id, node.node_id, f"{type(error).__name__}: {error}")
             return
-        env.starting.discard(node.node_id)
+        env.starting.pop(node.node_id, None)
+        if env.closed:  # closed while this node started: nobody else would stop its worker
+            await nanny.close(timeout=10)
+            return
         env.nannies[node.node_id] = nanny
 
     async def remove_nodes(self, env_id: str, node_ids: Sequence[str]) -> None:
@@ -138,50 +182,77 @@ class LocalDaskBackend:
         env = self._envs.pop(env_id, None)
         if env is None:
             return
+        env.closed = True
+        # Nodes still starting stop themselves once started; their (non-daemon) worker
+        # processes would otherwise outlive us and hold up the exit of this process.
+        await asyncio.gather(*env.starting.values(), return_exceptions=True)
         await asyncio.gather(
             *(n.close(timeout=10) for n in env.nannies.values()), return_exceptions=True
         )
         await env.client.close()
         await env.scheduler.close()
 
-    def submit(self, env_id: str, spec: InstanceSpec) -> None:
+    def submit(self, env_id: str, specs: Sequence[InstanceSpec]) -> None:
         env = self._envs[env_id]
-        future = env.client.submit(
-            run_instance, spec, key=spec.key, resources={"slot": 1}, pure=False, retries=0
-        )
-        env.futures[spec.key] = future
-        self._spawn(self._await_result(env, spec.key, future))
+        workers = len(env.scheduler.workers) or len(env.nannies) + len(env.starting)
+        for group in packing.plan(specs, workers):
+            keys = tuple(spec.key for spec in group)
+            pack_id = keys[0] if len(keys) == 1 else f"batchd-pack-{len(keys)}-{keys[0]}"
+            future = env.client.submit(
+                pack.run_pack,
+                pack_id,
+                tuple(group),
+                key=pack_id,
+                resources={"slot": 1},
+                pure=False,
+                retries=0,
+            )
+            owner = _Pack(pack_id, keys, future, set(keys))
+            for key in keys:
+                env.live[key] = owner
+            self._spawn(self._await_pack(env, owner))
 
-    async def _await_result(self, env: _Env, key: str, future: Future[InstanceResult]) -> None:
+    async def _await_pack(self, env: _Env, owner: _Pack) -> None:
         try:
-            result: InstanceResult = await future
+            await wait(owner.future)
+            # The reports came before the end, over the same stream. The result (the reports
+            # the pack could not send) stays on the worker unless some are missing; an error
+            # is raised here.
+            if owner.unreported or owner.future.status != "finished":
+                unsent: list[dict[str, Any]] = await owner.future
+                for message in unsent:
+                    self._on_report(env, message)
         except asyncio.CancelledError:
             raise
-        except Exception as error:  # KilledWorker when the node died mid-attempt, and the like
-            if env.futures.pop(key, None) is not None:  # not cancelled (and reported) by kill()
-                self._events.instance_finished(key, None, f"{type(error).__name__}: {error}")
+        except Exception as error:  # KilledWorker when the node died mid-pack, and the like
+            for key in owner.keys:
+                self._finish(env, key, None, f"{type(error).__name__}: {error}")
         else:
-            env.futures.pop(key, None)
-            self._events.instance_finished(key, result, "")
+            for key in owner.keys:  # none, unless the runner lost a report on the way
+                self._finish(env, key, None, "the attempt ended without a report")
         finally:
-            future.release()
+            owner.future.release()
+            if env.stopped.pop(owner.pack_id, None) is not None:
+                env.scheduler.set_metadata([pack.STOPPED], _copy(env.stopped))
 
     async def kill(self, env_id: str, key: str, reason: str) -> None:
         env = self._envs.get(env_id)
-        if env is None:
+        owner = env.live.get(key) if env is not None else None
+        if env is None or owner is None:
             return
-        future = env.futures.get(key)
-        if future is None:
+        if len(owner.keys) > 1:
+            # Noted before the workers are told: a pack that has not started yet reads this when
+            # it starts; one that has started knows its attempts when the workers are told.
+            env.stopped.setdefault(owner.pack_id, {})[key] = reason
+            env.scheduler.set_metadata([pack.STOPPED, owner.pack_id, key], reason)
+        # A running attempt is stopped where it runs and reports its own end. Any other will
+        # never start (skipped in its pack, or its Dask task cancelled) and is reported here.
+        answers = await env.client.run(registry.stop, key, reason, on_error="return")
+        if any(answer == registry.RUNNING for answer in answers.values()):
             return
-        # A running attempt is stopped where it runs and reports its own end. One that is only
-        # queued on a worker (Dask assigns tasks that need a slot at once) is cancelled here and
-        # reported once, by us: `_await_result` stays silent for futures no longer tracked.
-        stopped = await env.client.run(kill_instance, key, reason, on_error="return")
-        if any(value is True for value in stopped.values()):
-            return
-        env.futures.pop(key, None)
-        await env.client.cancel([future])
-        self._events.instance_finished(key, None, reason)
+        self._finish(env, key, None, reason)
+        if not owner.unreported and not owner.future.done():
+            await env.client.cancel([owner.future])
 
     def describe_capacity(self, env_id: str) -> tuple[int, int]:
         env = self._envs.get(env_id)
@@ -190,10 +261,11 @@ class LocalDaskBackend:
         workers = env.scheduler.workers.values()
         return len(workers), sum(1 for w in workers if not w.processing)
 
-    def _spawn(self, coroutine: Any) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def close(self) -> None:
         for env_id in list(self._envs):
@@ -202,3 +274,7 @@ class LocalDaskBackend:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._config.__exit__(None, None, None)
+
+
+def _copy(stopped: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    return {pack_id: dict(keys) for pack_id, keys in stopped.items()}

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO
 
+from batchd.compute import guard as guards
 from batchd.compute import watchdog
 
-_POLL_SECONDS = 0.05  # how quickly the end of a command is noticed (a kill wakes us at once)
+_POLL_SECONDS = 0.05  # how quickly a kill or a deadline is noticed at the latest
 _REAP_SECONDS = 10.0
 
 
@@ -49,23 +50,24 @@ class Attempt:
 
     def run(
         self,
-        argv: list[str],
+        command: str | list[str],
         *,
         cwd: str,
         env: dict[str, str],
         stdout: IO[bytes],
         stderr: IO[bytes],
         deadline: float,
-        guard: Watchdog,
         on_start: Callable[[float], None] | None = None,
     ) -> Outcome:
-        """Run `argv` in a new session; stop it at `deadline` (monotonic) or on a kill request.
+        """Run `command` in a new session; stop it at `deadline` (monotonic) or on a kill request.
 
-        `on_start` is called with the launch time (time.time()) once the process exists.
+        A string is a shell command, run as by ``/bin/sh -c``; a list is a program and its
+        arguments. `on_start` is called with the launch time (time.time()) once the process exists.
 
         However the leader ends, every process still left in its group is terminated before the
         leader is reaped, so an instance never leaves background processes behind.
         """
+        guard = guards.shared()
         # The command waits at a gate until the watchdog knows its group: a worker that dies
         # in between leaves nothing running, since the gate then reads end-of-file and exits.
         gate_read, gate_write = os.pipe()
@@ -73,8 +75,9 @@ class Attempt:
             with self._lock:
                 if self.kill_reason is not None:
                     return Outcome(None, self.kill_reason, None)
+                forks = watchdog.fork_count()
                 proc = subprocess.Popen(
-                    ["/bin/sh", "-c", _GATE, "batchd-gate", *argv],
+                    _gated(command),
                     cwd=cwd,
                     env=env,
                     stdin=gate_read,
@@ -84,77 +87,86 @@ class Attempt:
                 )
                 started_at = time.time()
                 self._pgid = proc.pid
-            guard.watch(proc.pid)
+            guard.add(proc.pid)
             os.write(gate_write, b"go\n")
         finally:
             os.close(gate_read)
             os.close(gate_write)
         if on_start is not None:
             on_start(started_at)
-        stopped_by: str | None = None
-        while not _has_exited(proc.pid):
-            if self.kill_reason is not None:
-                stopped_by = self.kill_reason
-                break
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                stopped_by = "TIMEOUT"
-                break
-            self._wake.wait(min(remaining, _POLL_SECONDS))
+        stopped_by = self._wait(proc.pid, deadline)
         # The leader is still unreaped here (a zombie at worst), which keeps the group id ours.
-        watchdog.terminate_group(proc.pid)
+        watchdog.terminate_group(proc.pid, since=forks)
         with self._lock:
             self._pgid = None
             if stopped_by is None and self.kill_reason is not None:
                 stopped_by = self.kill_reason  # the kill raced the command's own end
-        guard.watch(0)
+        guard.remove(proc.pid)
         try:
             returncode = proc.wait(timeout=_REAP_SECONDS)
         except subprocess.TimeoutExpired:  # stuck in uninterruptible sleep; Popen reaps it later
             returncode = None
         return Outcome(None if stopped_by else returncode, stopped_by, started_at)
 
+    def _wait(self, pid: int, deadline: float) -> str | None:
+        """Wait for the leader to end (None), a kill request (its reason) or the deadline."""
+        with _ExitWatch(pid) as watch:
+            while True:
+                if self.kill_reason is not None:
+                    return self.kill_reason
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return "TIMEOUT"
+                if watch.wait(min(remaining, _POLL_SECONDS), self._wake):
+                    return None
+
 
 # Runs before the command, in its process: wait for the go on stdin, then become the command
 # with stdin from /dev/null (exec keeps the pid, so the group the watchdog knows is its own).
 _GATE = 'IFS= read -r _ || exit 125; exec "$@" </dev/null'
+# The same for a shell command, run by the gate's shell itself: one exec of a shell fewer per
+# command. `set --` first, so the command sees no arguments and $0 is /bin/sh, as with sh -c.
+_SHELL_GATE = (
+    'IFS= read -r batchd_gate || exit 125; unset batchd_gate; exec </dev/null; eval "set --; $1"'
+)
 
 
-class Watchdog:
-    """A small separate process that kills the watched group if this process dies."""
+def _gated(command: str | list[str]) -> list[str]:
+    if isinstance(command, str):
+        return ["/bin/sh", "-c", _SHELL_GATE, "/bin/sh", command]
+    return ["/bin/sh", "-c", _GATE, "batchd-gate", *command]
 
-    def __init__(self) -> None:
-        # Own session: a command's `kill 0` or a signal to the worker's group cannot reach it.
-        # -I -S: no site, no environment variables, no script directory on sys.path; it needs
-        # the standard library only and starts in a few milliseconds.
-        self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", watchdog.__file__, str(os.getpid())],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            start_new_session=True,
-        )
 
-    def watch(self, pgid: int) -> None:
-        """Make `pgid` the group to kill if this process dies; 0 means none."""
-        stdin = self._proc.stdin
-        if stdin is None:
-            return
-        # A dead watchdog cannot protect anything; the attempt itself can still complete.
-        with contextlib.suppress(BrokenPipeError, ValueError):
-            stdin.write(f"{pgid}\n".encode())
-            stdin.flush()
+class _ExitWatch:
+    """Waits for a child to end without reaping it: on its pidfd, else by polling."""
 
-    def close(self) -> None:
-        """Tell the watchdog there is nothing left to guard, and reap it."""
-        self.watch(0)
-        if self._proc.stdin is not None:
-            with contextlib.suppress(BrokenPipeError):
-                self._proc.stdin.close()
-        try:
-            self._proc.wait(timeout=_REAP_SECONDS)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+    def __init__(self, pid: int) -> None:
+        self._pid = pid
+        self._fd: int | None = None
+        self._backoff = 0.001
+
+    def __enter__(self) -> _ExitWatch:
+        with contextlib.suppress(AttributeError, OSError):  # no pidfd before Linux 5.3
+            self._fd = os.pidfd_open(self._pid)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+
+    def wait(self, timeout: float, wake: threading.Event) -> bool:
+        """Whether the child has ended, after waiting up to `timeout` (less if `wake` is set)."""
+        if self._fd is not None:
+            # A kill is seen at the next timeout at the latest; its SIGTERM usually ends the
+            # command first, which wakes us at once.
+            ready, _, _ = select.select([self._fd], [], [], timeout)
+            return bool(ready)
+        if _has_exited(self._pid):
+            return True
+        # Short commands are common: look again soon, then less and less often.
+        wake.wait(min(timeout, self._backoff))
+        self._backoff = min(self._backoff * 2, _POLL_SECONDS)
+        return _has_exited(self._pid)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,12 @@
 """Process-group termination, and the watchdog script that applies it when a Dask worker dies.
 
 This module is also run as a script (``python -I -S watchdog.py WORKER_PID``), so it imports the
-standard library only. The runner starts one watchdog per attempt, in a session of its own, with
-a pipe on its stdin. The runner writes the process-group id of each command it launches (one
-decimal number a line, ``0`` = nothing to watch) and closes the pipe when the attempt is over.
-The watchdog therefore sees end-of-file in two cases: the runner closed the pipe after writing
-``0`` (nothing left to do), or the kernel closed it because the worker process died, in which
-case the last group written is killed. PR_SET_PDEATHSIG and a ``getppid()`` poll are backstops
-for the rare case where the pipe's write end outlives the worker in some other process.
+standard library only. Each worker process starts one watchdog (guard.py), in a session of its
+own, with a pipe on its stdin, and writes one line per change: ``+PGID`` before a command in
+group PGID may start, ``-PGID`` once that group is gone. End-of-file means the worker process is
+gone (a clean exit closes the pipe too): every group still known is then terminated.
+PR_SET_PDEATHSIG and a ``getppid()`` poll are backstops for the rare case where the pipe's write
+end outlives the worker in some other process.
 """
 
 from __future__ import annotations
@@ -18,39 +17,114 @@ import select
 import signal
 import sys
 import time
+from collections.abc import Collection
 from types import FrameType
 
 GRACE_SECONDS = 1.0  # SIGTERM → SIGKILL; keeps a whole kill well inside the 2 s promise
 _POLL_SECONDS = 0.02
 _PARENT_POLL_SECONDS = 0.5
+_BATCH_SECONDS = 0.05
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_NEAR_FORKS = 256  # at most this many processes created since launch: probe pid by pid
+_NEAR_SPAN = 1024  # ... over at most this many pids; else read all of /proc
 
 
-def live_members(pgid: int) -> list[int]:
+def fork_count() -> int | None:
+    """How many processes and threads the kernel has created since boot (None without /proc)."""
+    try:
+        stat = _read("/proc/stat")
+    except OSError:
+        return None
+    start = stat.find(b"\nprocesses ")
+    if start < 0:
+        return None
+    return int(stat[start + 11 : stat.index(b"\n", start + 1)])
+
+
+def live_members(pgid: int, since: int | None = None) -> list[int]:
     """Pids of the processes in group `pgid` that are not zombies (Linux /proc).
 
     Zombies must not count: an unreaped leader, or an orphan whose new parent reaps late or never
     (PID 1 in some containers), keeps the group id "in use" although nothing runs any more.
+    `since` is `fork_count()` from before the leader was created: when few processes were created
+    since, only the pids given out after the leader's are read, instead of every process.
     Without /proc the answer is a conservative ``[pgid]`` when the group still exists.
     """
+    if since is not None:
+        near = _members_near(pgid, since)
+        if near is not None:
+            return near
+    scanned = _scan()
+    if scanned is None:
+        return [pgid] if _group_exists(pgid) else []
+    return [pid for pid, group in scanned if group == pgid]
+
+
+def live_groups(pgids: Collection[int]) -> set[int]:
+    """Those of `pgids` that still have a member that is not a zombie (see `live_members`)."""
+    if not pgids:
+        return set()
+    scanned = _scan()
+    if scanned is None:
+        return {pgid for pgid in pgids if _group_exists(pgid)}
+    return {group for _, group in scanned if group in pgids}
+
+
+def _scan() -> list[tuple[int, int]] | None:
+    """(pid, process group) of every process that is not a zombie; None without /proc."""
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return [pgid] if _group_exists(pgid) else []
-    members: list[int] = []
+        return None
+    found = []
     for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as stat_file:
-                stat = stat_file.read()
-        except OSError:  # the process ended while we were looking
-            continue
-        # The command name (field 2) may contain spaces and parentheses; fields after it do not.
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) >= 3 and fields[0] != b"Z" and int(fields[2]) == pgid:
-            members.append(int(entry))
+        if entry.isdigit():
+            group = _live_group_of(int(entry))
+            if group is not None:
+                found.append((int(entry), group))
+    return found
+
+
+def _members_near(pgid: int, since: int) -> list[int] | None:
+    # Every member was created after its leader, and pids are given out in increasing order
+    # until they wrap round: with few forks since the leader's launch and no wrap (the last pid
+    # is still above the leader's), the members are among the pids from the leader's to the last.
+    forks = fork_count()
+    try:
+        last_pid = int(_read("/proc/loadavg").split()[-1])
+        pid_max = int(_read("/proc/sys/kernel/pid_max"))
+    except (OSError, ValueError, IndexError):
+        return None
+    if forks is None or forks - since > min(_NEAR_FORKS, pid_max // 2):
+        return None
+    if not 0 <= last_pid - pgid <= _NEAR_SPAN:
+        return None
+    members = []
+    for pid in range(pgid, last_pid + 1):
+        if _live_group_of(pid) == pgid:
+            members.append(pid)
     return members
+
+
+def _live_group_of(pid: int) -> int | None:
+    """The process group of `pid`, or None if it does not exist or is a zombie."""
+    try:
+        stat = _read(f"/proc/{pid}/stat")
+    except OSError:  # the process ended while we were looking
+        return None
+    # The command name (field 2) may contain spaces and parentheses; fields after it do not.
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    if len(fields) < 3 or fields[0] == b"Z":
+        return None
+    return int(fields[2])
+
+
+def _read(path: str) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 65536)
+    finally:
+        os.close(fd)
 
 
 def _group_exists(pgid: int) -> bool:
@@ -69,34 +143,36 @@ def signal_group(pgid: int, signum: int) -> None:
         os.killpg(pgid, signum)
 
 
-def terminate_group(pgid: int, grace: float = GRACE_SECONDS) -> None:
-    """SIGTERM the group, wait up to `grace` seconds for it to end, then SIGKILL what is left."""
-    if not live_members(pgid):
+def terminate_group(pgid: int, grace: float = GRACE_SECONDS, since: int | None = None) -> None:
+    """SIGTERM the group, wait up to `grace` seconds for it to end, then SIGKILL what is left.
+
+    `since`: see `live_members`.
+    """
+    if live_members(pgid, since):
+        _terminate({pgid}, grace)
+
+
+def terminate_groups(pgids: Collection[int], grace: float = GRACE_SECONDS) -> None:
+    """`terminate_group` for several groups at once, all within one grace."""
+    _terminate(live_groups(set(pgids)), grace)
+
+
+def _terminate(groups: set[int], grace: float) -> None:
+    if not groups:
         return
-    signal_group(pgid, signal.SIGTERM)
+    for pgid in groups:
+        signal_group(pgid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if not live_members(pgid):
-            return
+    while groups and time.monotonic() < deadline:
         time.sleep(_POLL_SECONDS)
-    signal_group(pgid, signal.SIGKILL)
-
-
-class _WorkerDied(Exception):
-    """Raised from the SIGTERM handler (the parent-death signal) to leave a blocking read."""
-
-
-_interruptible = False  # only the reading phase may be interrupted; a kill in progress may not
-
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    if _interruptible:
-        raise _WorkerDied
+        groups = live_groups(groups)
+    for pgid in groups:
+        signal_group(pgid, signal.SIGKILL)
 
 
 def _set_parent_death_signal(signum: int) -> None:
-    # Fires when the thread that spawned us exits; the runner's thread blocks until the attempt
-    # ends and then closes our pipe, so an early signal here always means the worker is gone.
+    # Fires when the thread that spawned us exits, not only the process: `watch` then checks
+    # whether its parent process really changed.
     if not sys.platform.startswith("linux"):
         return
     try:
@@ -108,62 +184,53 @@ def _set_parent_death_signal(signum: int) -> None:
         pass
 
 
-def _read_available(fd: int, timeout: float) -> bytes | None:
-    """Bytes ready on `fd` within `timeout` (b"" at end-of-file), or None when nothing came."""
-    ready, _, _ = select.select([fd], [], [], timeout)
-    if not ready:
-        return None
-    return os.read(fd, 4096)
+def _ignore(signum: int, frame: FrameType | None) -> None:
+    """The parent-death signal only wakes `watch` up (through the wakeup fd)."""
 
 
 def watch(worker_pid: int, fd: int = 0) -> None:
-    """Follow the group ids written to `fd`; kill the last one if the worker dies first."""
-    global _interruptible
+    """Follow the groups announced on `fd`; terminate those still known when the worker dies."""
+    groups: set[int] = set()
     pending = b""
-    pgid = 0
-    worker_died = False
-    _interruptible = True
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGTERM, _ignore)
     _set_parent_death_signal(signal.SIGTERM)
-    try:
-        if os.getppid() != worker_pid:  # died before the death signal was armed
-            raise _WorkerDied
-        while True:
-            chunk = _read_available(fd, _PARENT_POLL_SECONDS)
-            if chunk is None:
-                if os.getppid() != worker_pid:
-                    raise _WorkerDied
-                continue
+    while os.getppid() == worker_pid:  # a dead worker's children are adopted by someone else
+        ready, _, _ = select.select([fd, wake_read], [], [], _PARENT_POLL_SECONDS)
+        if wake_read in ready:
+            os.read(wake_read, 512)
+        if fd in ready:
+            chunk = os.read(fd, 65536)
             if not chunk:
                 break
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            pgid = _last_group(lines, pgid)
-        # End-of-file: a clean close always follows a "0" line, so a group still set means the
-        # kernel closed the pipe because the worker process died.
-        _interruptible = False
-        worker_died = pgid != 0
-    except _WorkerDied:
-        _interruptible = False
-        worker_died = True
-        # The runner may have written a newer group just before dying: read what is left.
-        with contextlib.suppress(OSError):
-            while chunk := _read_available(fd, 0):
-                pending += chunk
-        pgid = _last_group(pending.split(b"\n"), pgid)
-    if worker_died and pgid:
-        terminate_group(pgid)
+            pending = _apply(groups, pending + chunk)
+            # Lines only need to be in the pipe, which is read to the end before any kill: take
+            # them in batches rather than waking up twice for every command.
+            time.sleep(_BATCH_SECONDS)
+    # The worker may have announced a group just before dying: take what is still in the pipe.
+    os.set_blocking(fd, False)
+    with contextlib.suppress(OSError):
+        while chunk := os.read(fd, 65536):
+            pending = _apply(groups, pending + chunk)
+    terminate_groups(groups)
 
 
-def _last_group(lines: list[bytes], current: int) -> int:
+def _apply(groups: set[int], data: bytes) -> bytes:
+    """Apply the complete lines of `data` to `groups`; the incomplete rest."""
+    *lines, rest = data.split(b"\n")
     for line in lines:
-        if line.strip():
-            current = int(line)
-    return current
+        line = line.strip()
+        if line.startswith(b"+"):
+            groups.add(int(line[1:]))
+        elif line.startswith(b"-"):
+            groups.discard(int(line[1:]))
+    return rest
 
 
 def main(argv: list[str]) -> int:
-    """Script entry: ``watchdog.py WORKER_PID``; group ids arrive on stdin."""
+    """Script entry: ``watchdog.py WORKER_PID``; group changes arrive on stdin."""
     watch(int(argv[1]))
     return 0
 

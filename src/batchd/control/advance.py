@@ -110,6 +110,9 @@ class JobStep:
         self._work_root = work_root
         self._recorder = JobRecorder(tx, notifier, job, now_ms)
         self._ran: set[int] = set()  # tasks with an instance that started its command this tick
+        # TASK_RUNNING / JOB_RUNNING already recorded this tick, right after the first instance
+        # RUNNING event, so that they precede any final event of the same tick.
+        self._announced: set[str] = set()
         self._counts: dict[int, dict[InstanceState, int]] = {}
         self._specs: Mapping[int, str] = {}
         self.anonymous_ended = False  # a task with its own environment ended: retire it
@@ -240,7 +243,26 @@ class JobStep:
         node_instance_ids = self._node_instance_ids(conn, sorted(node_ids)) if node_ids else {}
         for updated, names in pending_events:
             self._recorder.instance(task, updated, names, node_instance_ids)
+            if "TASK_INSTANCE_RUNNING" in names:
+                self._announce_running(task, by_name)
         return self._derive_task(task)
+
+    def _announce_running(self, task: Task, by_name: Mapping[str, Task]) -> None:
+        """The first command of a task (and of the job) started: TASK_RUNNING and JOB_RUNNING
+        come now, before whatever else this tick records (an attempt may also have ended)."""
+        if not task.ever_running and task.name not in self._announced:
+            self._announced.add(task.name)
+            running = dataclasses.replace(task, state=S.RUNNING, ever_running=True)
+            states = [state for state, n in self._counts[task.pk].items() for _ in range(n)]
+            self._recorder.task(running, ["TASK_RUNNING"], states)
+        job = self._job
+        if not job.ever_running and "" not in self._announced:
+            self._announced.add("")
+            task_states = [
+                S.RUNNING if other.name == task.name else other.state for other in by_name.values()
+            ]
+            running_job = dataclasses.replace(job, state=S.RUNNING, ever_running=True)
+            self._recorder.job_event(running_job, ["JOB_RUNNING"], task_states)
 
     def _apply_outcome(
         self,
@@ -442,7 +464,8 @@ class JobStep:
             task, state=new_state, ever_running=ever_running, end_ms=end_ms
         )
         repo.save_task(self._tx.conn, updated)
-        self._recorder.task(updated, _events("TASK", task, updated), states)
+        names = _events("TASK", task, updated, announced=task.name in self._announced)
+        self._recorder.task(updated, names, states)
         if task.anonymous and new_state in FINAL:
             self.anonymous_ended = True
         return updated
@@ -468,7 +491,8 @@ class JobStep:
             ever_running=ever_running,
             end_ms=end_ms,
         )
-        self._recorder.job_event(updated, _events("JOB", job, updated), states)
+        names = _events("JOB", job, updated, announced="" in self._announced)
+        self._recorder.job_event(updated, names, states)
         updated = dataclasses.replace(updated, sequence=self._recorder.sequence)
         if updated != job:
             repo.save_job(self._tx.conn, updated)
@@ -500,10 +524,13 @@ def _upstream_first(tasks: list[Task], dependences: Sequence[tuple[str, str]]) -
     return order + [n for n in range(len(tasks)) if n not in stepped]
 
 
-def _events(entity: str, before: Task | Job, after: Task | Job) -> list[str]:
-    """RUNNING once per run when the first command starts, then the final state's event."""
+def _events(
+    entity: str, before: Task | Job, after: Task | Job, *, announced: bool = False
+) -> list[str]:
+    """RUNNING once per run when the first command starts (unless `announced` already), then
+    the final state's event."""
     names = []
-    if after.ever_running and not before.ever_running:
+    if after.ever_running and not before.ever_running and not announced:
         names.append(f"{entity}_RUNNING")
     if after.state != before.state and after.state in SETTLED:
         names.append(f"{entity}_{after.state.value}")

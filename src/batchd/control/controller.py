@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from batchd.compute.backend import ComputeBackend, NodeSize
-from batchd.compute.runner import InstanceResult
+from batchd.compute.runner import InstanceResult, InstanceSpec
 from batchd.control import nodes as node_steps
 from batchd.control import spec as spec_builder
 from batchd.control.advance import EnvView, JobData, JobStep, Outcome
@@ -429,9 +429,12 @@ class Controller:
                 for env_id, sizes in effects.add_nodes.items():
                     await backend.open_env(env_id)
                     await backend.add_nodes(env_id, sizes)
+                by_env: dict[str, list[InstanceSpec]] = {}
                 for env_id, spec in effects.submit:
+                    by_env.setdefault(env_id, []).append(spec)
+                for env_id, specs in by_env.items():
                     await backend.open_env(env_id)
-                    backend.submit(env_id, spec)
+                    backend.submit(env_id, specs)
                 for env_id, key, reason in effects.kill:
                     await backend.kill(env_id, key, reason)
                 for env_id, node_ids in effects.remove_nodes.items():
