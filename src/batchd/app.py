@@ -58,7 +58,9 @@ def build_app(settings: Settings) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         db.start(asyncio.get_running_loop())
         service.start()
-        backend = LocalDaskBackend(controller, host=settings.host)
+        backend = LocalDaskBackend(
+            controller, host=settings.host, node_start_timeout=settings.node_start_timeout
+        )
         controller.start(backend)
         log.info("batchd ready", extra={"event": "ready"})
         try:

@@ -36,6 +36,7 @@ class Settings:
     log_level: str = "INFO"
     push_timeout: float = 15.0
     event_body_encoding: str = "base64"  # msgBody of event messages: base64 | json (events.md §4.1)
+    node_start_timeout: float = 60.0  # s a node may take to start before CREATION_FAILED
 
     @property
     def effective_database_url(self) -> str:
@@ -118,6 +119,11 @@ def load(
         raise SettingsError(
             f"event body encoding {settings.event_body_encoding!r} (BATCHD_EVENT_BODY_ENCODING) "
             f"is unknown: use {' or '.join(EVENT_BODY_ENCODINGS)}"
+        )
+    if not settings.node_start_timeout > 0:
+        raise SettingsError(
+            f"node start timeout {settings.node_start_timeout} (BATCHD_NODE_START_TIMEOUT) must be "
+            "a positive number of seconds, e.g. --node-start-timeout 60"
         )
     if settings.database_url and "://" not in settings.database_url:
         raise SettingsError(

@@ -488,7 +488,8 @@ def logs(
     data_dir: DataDirOpt = None,
     output: OutputOpt = Format.TABLE,
 ) -> None:
-    """Print the stdout and stderr of a task's instances (the last 2 KiB of each stream)."""
+    """Print the stdout and stderr of a task's instances (the last 2 KiB of each stream; a
+    running instance shows its output so far)."""
     with _client(endpoint, data_dir, region) as client:
         entries: list[dict[str, Any]] = []
         params: dict[str, Any] = {"JobId": job_id, "TaskName": task_name}
@@ -573,6 +574,7 @@ NODE_COLUMNS = [
     "Cpu",
     "Mem",
     "TaskInstanceNumAvailable",
+    "ResourceOrigin",
 ]
 
 
@@ -655,7 +657,11 @@ def env_show(
     data_dir: DataDirOpt = None,
     output: OutputOpt = Format.TABLE,
 ) -> None:
-    """Show an environment's attributes and its nodes."""
+    """Show an environment's attributes and its nodes.
+
+    SchedulerAddress is where an external Dask worker connects to be attached (AttachInstances):
+    `dask worker SCHEDULER_ADDRESS --name NAME --nthreads 1 --no-dashboard`, then attach NAME.
+    """
     with _client(endpoint, data_dir, region) as client:
         described = _answer(client.call("DescribeComputeEnv", {"EnvId": _env_id(client, env)}))
         if output is Format.JSON:

@@ -115,6 +115,13 @@ def build(serve: Callable[[Settings], None]) -> typer.Typer:
                 "Default: base64"
             ),
         ] = None,
+        node_start_timeout: Annotated[
+            float | None,
+            typer.Option(
+                help="Seconds a compute node's worker may take to start before its creation "
+                "counts as failed (BATCHD_NODE_START_TIMEOUT). Default: 60"
+            ),
+        ] = None,
     ) -> None:
         """Start the batchd server in the foreground; Ctrl-C or SIGTERM stops it.
 
@@ -130,6 +137,7 @@ def build(serve: Callable[[Settings], None]) -> typer.Typer:
                     "region": region,
                     "log_level": log_level,
                     "event_body_encoding": event_body_encoding,
+                    "node_start_timeout": node_start_timeout,
                 },
                 create_credentials=True,
             )

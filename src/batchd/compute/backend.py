@@ -16,6 +16,16 @@ class NodeSize:
     mem_gib: int
 
 
+@dataclass(frozen=True, slots=True)
+class ExternalWorker:
+    """A worker the operator started against an environment's scheduler, not yet a node."""
+
+    name: str
+    address: str
+    cpu: int
+    mem_gib: int
+
+
 class ClusterEvents(Protocol):
     """What a backend reports; called on the event loop."""
 
@@ -53,6 +63,30 @@ class ComputeBackend(Protocol):
     async def kill(self, env_id: str, key: str, reason: str) -> None:
         """Stop attempt `key`: a running one ends and reports itself with `reason`; one that has
         not started never starts and is reported with `reason`."""
+        ...
+
+    async def read_logs(self, env_id: str, key: str) -> tuple[bytes, bytes] | None:
+        """The live stdout and stderr tails (runner.TAIL_BYTES each) of attempt `key`, read
+        from its work dir while the attempt is handed over and not yet reported; None when the
+        backend does not hold it (then the tails stored at its end are the answer).
+
+        A backend whose workers share this machine's filesystem may read the files itself; one
+        with remote workers asks the worker (``client.run(runner.read_tails, work_dir)``).
+        """
+        ...
+
+    def scheduler_address(self, env_id: str) -> str:
+        """Where external workers of an open environment connect; "" when it is not open."""
+        ...
+
+    def external_workers(self, env_id: str) -> dict[str, ExternalWorker]:
+        """Connected workers the backend did not start and that are no node yet, by name."""
+        ...
+
+    async def attach_workers(self, env_id: str, nodes: Sequence[tuple[str, str]]) -> None:
+        """Make external workers (node id, worker name) nodes that take work; each is
+        reported by `ClusterEvents.node_joined` under its node id, or `node_failed`.
+        `remove_nodes` detaches them again without stopping their processes."""
         ...
 
     def describe_capacity(self, env_id: str) -> tuple[int, int]:

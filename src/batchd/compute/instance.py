@@ -43,6 +43,8 @@ class InstanceSpec:
     output_mappings: tuple[tuple[str, str], ...] = ()  # (source path, destination URI)
     stdout_redirect: str | None = None  # destination file URI, placeholders already resolved
     stderr_redirect: str | None = None
+    stdout_local: str | None = None  # RedirectLocalInfo: a local file path, resolved likewise
+    stderr_local: str | None = None
     docker_image: str | None = None
     docker_run_option: str = ""
     package_path: str | None = None  # DeliveryForm PACKAGE

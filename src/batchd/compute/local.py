@@ -1,13 +1,19 @@
 """Environments as Dask clusters that batchd starts and owns: an in-process scheduler per
 environment, one Nanny-managed worker process per compute node, everything on loopback.
 
-Dask places the work (each Dask task needs the one `slot` resource a node has): an attempt
-alone, or a pack of attempts of one task when many are handed over at once (packing.py). Each
-attempt reports its start and its end on the runner's event topic, which the in-process
-scheduler hands to `_Reports`; every attempt is reported exactly once, by the first of: its own
-report, a kill that stopped it before it started, the failure of its Dask task. batchd turns off
-Dask's own re-running of tasks from lost workers: a lost worker fails the attempts it had not
-reported, and batchd decides about retries.
+Dask places the work (each Dask task needs the `slot` and `batchd-node` resources a node has):
+an attempt alone, or a pack of attempts of one task when many are handed over at once
+(packing.py). Each attempt reports its start and its end on the runner's event topic, which the
+in-process scheduler hands to `_Reports`; every attempt is reported exactly once, by the first
+of: its own report, a kill that stopped it before it started, the failure of its Dask task.
+batchd turns off Dask's own re-running of tasks from lost workers: a lost worker fails the
+attempts it had not reported, and batchd decides about retries.
+
+External workers: an operator may start `dask worker <scheduler address> --name NAME` against an
+environment's scheduler. It lacks the `batchd-node` resource, so Dask places none of batchd's
+work on it, until AttachInstances makes it a node: then it gets the resource (and answers to its
+node id, which the runner reports and hands to commands). Detaching takes the resource back and
+stops the attempts it was running; its process is the operator's and keeps running.
 """
 
 from __future__ import annotations
@@ -15,17 +21,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import dask
-from distributed import Client, Future, Nanny, Scheduler, wait
+from distributed import Client, Future, Nanny, Scheduler, Worker, wait
 from distributed.diagnostics.plugin import SchedulerPlugin
 
-from batchd.compute import pack, packing, registry, report
-from batchd.compute.backend import ClusterEvents, NodeSize
+from batchd.compute import pack, packing, registry, report, runner
+from batchd.compute.backend import ClusterEvents, ExternalWorker, NodeSize
 from batchd.compute.instance import InstanceResult, InstanceSpec
 
 log = logging.getLogger(__name__)
@@ -41,25 +48,41 @@ DASK_CONFIG = {
 }
 NODE_START_TIMEOUT = 60.0
 GIB = 1024**3
+# Only compute nodes have it: batchd's own workers from the start, external ones once attached.
+NODE_RESOURCE = "batchd-node"
+NODE_RESOURCES = {"slot": 1, NODE_RESOURCE: 1}
+NODE_TERMINATED = "COMPUTE_NODE_TERMINATED"  # why a detached worker's attempts fail
 
 
 class _Membership(SchedulerPlugin):
     """Forwards the scheduler's view of its workers, the source of node events."""
 
-    def __init__(self, env_id: str, events: ClusterEvents) -> None:
+    def __init__(
+        self,
+        env_id: str,
+        events: ClusterEvents,
+        attached: dict[str, str],
+        rejoined: Callable[[str, str, str], None],
+    ) -> None:
         self._env_id = env_id
         self._events = events
         # The scheduler forgets a worker before it tells plugins that the worker left.
         self._names: dict[str, str] = {}
+        self._attached = attached  # worker name -> node id, of attached external workers
+        self._rejoined = rejoined  # (worker name, node id, address): attach it again
 
     def add_worker(self, scheduler: Scheduler, worker: str) -> None:
         name = str(scheduler.workers[worker].name)
         self._names[worker] = name
+        node_id = self._attached.get(name)
+        if node_id is not None:  # an attached worker restarted: it needs the resource again
+            self._rejoined(name, node_id, worker)
+            return
         self._events.node_joined(self._env_id, name, worker)
 
     def remove_worker(self, scheduler: Scheduler, worker: str, **kwargs: Any) -> None:
         name = self._names.pop(worker, "")
-        self._events.node_left(self._env_id, name, worker)
+        self._events.node_left(self._env_id, self._attached.get(name, name), worker)
 
 
 class _Reports(SchedulerPlugin):
@@ -81,6 +104,7 @@ class _Pack:
     keys: tuple[str, ...]
     future: Future[list[dict[str, Any]]]
     unreported: set[str]
+    work_dirs: dict[str, str] = field(default_factory=dict)  # attempt key -> its work dir
 
 
 @dataclass
@@ -92,26 +116,42 @@ class _Env:
     closed: bool = False
     live: dict[str, _Pack] = field(default_factory=dict)  # attempt key -> its pack, until reported
     stopped: dict[str, dict[str, str]] = field(default_factory=dict)  # what pack.STOPPED holds
+    attached: dict[str, str] = field(default_factory=dict)  # external worker name -> node id
 
 
 class LocalDaskBackend:
-    def __init__(self, events: ClusterEvents, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        events: ClusterEvents,
+        host: str = "127.0.0.1",
+        node_start_timeout: float = NODE_START_TIMEOUT,
+    ) -> None:
         self._events = events
         self._host = host
+        self._node_start_timeout = node_start_timeout  # past it, the node's creation failed
         self._envs: dict[str, _Env] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._config = dask.config.set(DASK_CONFIG)
+        self._opening = asyncio.Lock()  # requests open envs too: never two schedulers for one
 
     async def open_env(self, env_id: str) -> None:
         if env_id in self._envs:
             return
+        async with self._opening:
+            if env_id in self._envs:
+                return
+            await self._open_env(env_id)
+
+    async def _open_env(self, env_id: str) -> None:
         scheduler = Scheduler(
             host=self._host, port=0, dashboard=False, dashboard_address=f"{self._host}:0"
         )
         await scheduler
-        scheduler.add_plugin(_Membership(env_id, self._events), name="batchd-membership")
+        attached: dict[str, str] = {}
+        membership = _Membership(env_id, self._events, attached, partial(self._rejoined, env_id))
+        scheduler.add_plugin(membership, name="batchd-membership")
         client = await Client(scheduler.address, asynchronous=True)
-        env = _Env(scheduler=scheduler, client=client)
+        env = _Env(scheduler=scheduler, client=client, attached=attached)
         # In-process scheduler: reports reach us without another hop through the client.
         scheduler.add_plugin(_Reports(partial(self._on_report, env)), name="batchd-reports")
         self._envs[env_id] = env
@@ -146,18 +186,21 @@ class LocalDaskBackend:
             name=node.node_id,
             nthreads=1,
             memory_limit=node.mem_gib * GIB,
-            resources={"slot": 1},
+            resources=dict(NODE_RESOURCES),
             host=self._host,
             dashboard_address=f"{self._host}:0",
             silence_logs=logging.WARNING,
         )
         try:
-            await asyncio.wait_for(nanny.start(), NODE_START_TIMEOUT)
+            await asyncio.wait_for(nanny.start(), self._node_start_timeout)
         except Exception as error:
             env.starting.pop(node.node_id, None)
             with contextlib.suppress(Exception):
                 await nanny.close()
-            self._events.node_failed(env_id, node.node_id, f"{type(error).__name__}: {error}")
+            why = f"{type(error).__name__}: {error}"
+            if isinstance(error, TimeoutError):  # says nothing by itself
+                why = f"the worker did not start within {self._node_start_timeout} s"
+            self._events.node_failed(env_id, node.node_id, why)
             return
         env.starting.pop(node.node_id, None)
         if env.closed:  # closed while this node started: nobody else would stop its worker
@@ -170,8 +213,11 @@ class LocalDaskBackend:
         if env is None:
             return
         closing = [env.nannies.pop(node_id) for node_id in node_ids if node_id in env.nannies]
+        names = {node_id: name for name, node_id in env.attached.items()}
         await asyncio.gather(
-            *(nanny.close(timeout=10) for nanny in closing), return_exceptions=True
+            *(nanny.close(timeout=10) for nanny in closing),
+            *(self._detach(env_id, env, names[n]) for n in node_ids if n in names),
+            return_exceptions=True,
         )
         # The scheduler may never have seen a worker that was still starting or already dead:
         # report every removed node as gone (a repeated report is ignored by the controller).
@@ -194,7 +240,7 @@ class LocalDaskBackend:
 
     def submit(self, env_id: str, specs: Sequence[InstanceSpec]) -> None:
         env = self._envs[env_id]
-        workers = len(env.scheduler.workers) or len(env.nannies) + len(env.starting)
+        workers = _node_count(env) or len(env.nannies) + len(env.starting)
         for group in packing.plan(specs, workers):
             keys = tuple(spec.key for spec in group)
             pack_id = keys[0] if len(keys) == 1 else f"batchd-pack-{len(keys)}-{keys[0]}"
@@ -203,11 +249,12 @@ class LocalDaskBackend:
                 pack_id,
                 tuple(group),
                 key=pack_id,
-                resources={"slot": 1},
+                resources=dict(NODE_RESOURCES),
                 pure=False,
                 retries=0,
             )
-            owner = _Pack(pack_id, keys, future, set(keys))
+            work_dirs = {spec.key: spec.work_dir for spec in group}
+            owner = _Pack(pack_id, keys, future, set(keys), work_dirs)
             for key in keys:
                 env.live[key] = owner
             self._spawn(self._await_pack(env, owner))
@@ -254,11 +301,91 @@ class LocalDaskBackend:
         if not owner.unreported and not owner.future.done():
             await env.client.cancel([owner.future])
 
+    async def read_logs(self, env_id: str, key: str) -> tuple[bytes, bytes] | None:
+        """Read the tails straight from the work dir: the workers of this backend run on this
+        machine and share its filesystem (a backend with remote workers would ask the worker)."""
+        env = self._envs.get(env_id)
+        owner = env.live.get(key) if env is not None else None
+        work_dir = owner.work_dirs.get(key) if owner is not None else None
+        if work_dir is None:
+            return None
+        return await asyncio.to_thread(runner.read_tails, work_dir)
+
+    # --- external workers (AttachInstances / DetachInstances) ---------------------------------
+
+    def scheduler_address(self, env_id: str) -> str:
+        env = self._envs.get(env_id)
+        return str(env.scheduler.address) if env is not None else ""
+
+    def external_workers(self, env_id: str) -> dict[str, ExternalWorker]:
+        env = self._envs.get(env_id)
+        if env is None:
+            return {}
+        found = {}
+        for ws in env.scheduler.workers.values():
+            name = str(ws.name)
+            # Nodes have the resource: batchd's own workers, and attached ones.
+            if ws.resources.get(NODE_RESOURCE) or name in env.nannies or name in env.starting:
+                continue
+            if name in env.attached:
+                continue
+            mem_gib = max(1, int(ws.memory_limit or 0) // GIB)
+            found[name] = ExternalWorker(name, ws.address, ws.nthreads, mem_gib)
+        return found
+
+    async def attach_workers(self, env_id: str, nodes: Sequence[tuple[str, str]]) -> None:
+        env = self._envs.get(env_id)
+        if env is None:
+            for node_id, _ in nodes:
+                self._events.node_failed(env_id, node_id, "the environment is not open")
+            return
+        for node_id, name in nodes:
+            env.attached[name] = node_id
+        await asyncio.gather(*(self._attach(env_id, env, name, node_id) for node_id, name in nodes))
+
+    def _rejoined(self, env_id: str, name: str, node_id: str, address: str) -> None:
+        env = self._envs.get(env_id)
+        if env is not None:
+            self._spawn(self._attach(env_id, env, name, node_id, address))
+
+    async def _attach(
+        self, env_id: str, env: _Env, name: str, node_id: str, address: str = ""
+    ) -> None:
+        """Give the worker the node resource, then report it joined under its node id."""
+        address = address or _address_of(env, name)
+        error = f"worker {name} is no longer connected to the scheduler"
+        if address:
+            try:
+                await env.client.run(_take_as_node, node_id, workers=[address])
+            except Exception as failure:
+                error = f"{type(failure).__name__}: {failure}"
+            else:
+                _place_waiting_work(env.scheduler, address)
+                self._events.node_joined(env_id, node_id, address)
+                return
+        env.attached.pop(name, None)
+        self._events.node_failed(env_id, node_id, error)
+
+    async def _detach(self, env_id: str, env: _Env, name: str) -> None:
+        """Stop giving an attached worker work and fail what it runs; its process keeps running:
+        it is the operator's."""
+        env.attached.pop(name, None)
+        address = _address_of(env, name)
+        if not address:
+            return
+        with contextlib.suppress(Exception):
+            await env.client.run(_release_worker, name, workers=[address])
+        # Taken after the release: Dask places nothing more on it.
+        worker = env.scheduler.workers.get(address)
+        on_it = {str(ts.key) for ts in worker.processing} if worker is not None else set()
+        for key in [key for key, owner in env.live.items() if owner.pack_id in on_it]:
+            await self.kill(env_id, key, NODE_TERMINATED)
+
     def describe_capacity(self, env_id: str) -> tuple[int, int]:
         env = self._envs.get(env_id)
         if env is None:
             return 0, 0
-        workers = env.scheduler.workers.values()
+        workers = [w for w in env.scheduler.workers.values() if w.resources.get(NODE_RESOURCE)]
         return len(workers), sum(1 for w in workers if not w.processing)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -274,6 +401,40 @@ class LocalDaskBackend:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._config.__exit__(None, None, None)
+
+
+def _node_count(env: _Env) -> int:
+    return sum(1 for w in env.scheduler.workers.values() if w.resources.get(NODE_RESOURCE))
+
+
+def _place_waiting_work(scheduler: Scheduler, address: str) -> None:
+    """Dask looks for a worker for tasks that had none only when one joins: an attached worker
+    joined before it had the node resource, so tell the scheduler it can take them now."""
+    worker = scheduler.workers.get(address)
+    if worker is None:
+        return
+    stimulus_id = f"batchd-attach-{time.time()}"
+    scheduler.transitions(
+        scheduler.bulk_schedule_unrunnable_after_adding_worker(worker), stimulus_id
+    )
+    scheduler.stimulus_queue_slots_maybe_opened(stimulus_id=stimulus_id)
+
+
+def _address_of(env: _Env, name: str) -> str:
+    return next((a for a, w in env.scheduler.workers.items() if str(w.name) == name), "")
+
+
+async def _take_as_node(node_id: str, dask_worker: Worker) -> None:
+    """On an external worker being attached: take batchd's work, and answer to the node id
+    (the runner reports it and hands it to commands as BATCH_COMPUTE_NODE_ID)."""
+    dask_worker.name = node_id
+    await dask_worker.set_resources(**NODE_RESOURCES)
+
+
+async def _release_worker(name: str, dask_worker: Worker) -> None:
+    """On a worker being detached: take no more of batchd's work; its own name again."""
+    await dask_worker.set_resources(**{NODE_RESOURCE: 0})
+    dask_worker.name = name
 
 
 def _copy(stopped: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:

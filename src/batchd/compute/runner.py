@@ -234,6 +234,8 @@ def _copy_redirects(spec: InstanceSpec, verdict: _Verdict) -> _Verdict:
     for local, destination in (
         (STDOUT_FILE, spec.stdout_redirect),
         (STDERR_FILE, spec.stderr_redirect),
+        (STDOUT_FILE, spec.stdout_local),  # RedirectLocalInfo: a path on this node's disk
+        (STDERR_FILE, spec.stderr_local),
     ):
         if destination:
             try:

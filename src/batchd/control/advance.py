@@ -28,6 +28,7 @@ from batchd.domain import instance as machine
 from batchd.domain import task as rules
 from batchd.domain.instance import Instance
 from batchd.domain.job import Job, Task
+from batchd.domain.node import CREATION_FAILED_REASON
 from batchd.domain.states import FINAL, SETTLED, FailedAction, InstanceState
 from batchd.store.database import Conn, Tx
 from batchd.store.repos import envs as env_repo
@@ -65,6 +66,9 @@ class EnvView:
     env_id: str
     running_nodes: int
     usable: bool
+    failed_creations: int = 0  # node creations that failed so far
+    coming_nodes: int = 0  # nodes requested, starting or abnormal: they may yet run work
+    if_creation_failed: str = ""  # anonymous envs: the job's StateIfCreateCvmFailed
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,12 +311,39 @@ class JobStep:
             )
             repo.clear_termination(self._tx.conn, task.pk, current.index)
             return
+        if reason == CREATION_FAILED_REASON and result is None and current.state is S.STARTING:
+            self._creation_failed(task, current, apply)
+            return
         apply(
             machine.fail_attempt(
                 current,
                 exit_code=exit_code,
                 reason=reason,
                 detail=detail,
+                max_retry_count=task.max_retry,
+                failed_action=task.failed_action,
+                now_ms=self._now_ms,
+            )
+        )
+
+    def _creation_failed(self, task: Task, current: Instance, apply: Apply) -> None:
+        """The node this waiting attempt was bound for could not be created (§4.6): FAILED
+        counts it as a failed attempt, RUNNABLE puts the instance back to wait at no cost."""
+        key = spec_builder.attempt_key(self._job.job_id, task.name, current.index, current.attempt)
+        # It still sits in the cluster's queue: a replacement node would otherwise run it.
+        self._effects.kill.append((current.env_id, key, CREATION_FAILED_REASON))
+        view = self._env_view(task.env_id)
+        if view is not None and view.if_creation_failed == "RUNNABLE":
+            requeued, _ = machine.requeue(current)
+            apply((machine.note_waiting(requeued, *_waiting_for_node(view)), []))
+            return
+        apply(
+            machine.fail_attempt(
+                current,
+                exit_code=None,
+                reason=CREATION_FAILED_REASON,
+                detail="the compute node for the attempt could not be created "
+                "(StateIfCreateCvmFailed=FAILED); see DescribeTask for the retries left",
                 max_retry_count=task.max_retry,
                 failed_action=task.failed_action,
                 now_ms=self._now_ms,
@@ -404,6 +435,10 @@ class JobStep:
                             )
                         )
                 return
+            if task.anonymous and view.failed_creations and not view.running_nodes:
+                # Its node could not be created: hand nothing over until a node runs.
+                self._without_node(task, view, live, apply, load)
+                return
             in_flight = counts.get(S.STARTING, 0) + counts.get(S.RUNNING, 0)
             room = counts[S.RUNNABLE]
             if task.max_concurrent > 0:
@@ -449,6 +484,33 @@ class JobStep:
                             [],
                         )
                     )
+
+    def _without_node(
+        self, task: Task, view: EnvView, live: dict[int, Instance], apply: Apply, load: Load
+    ) -> None:
+        """RUNNABLE instances of a task whose own node could not be created: they wait for a
+        replacement; with StateIfCreateCvmFailed=FAILED and none coming, they fail (no attempt
+        could ever run)."""
+        load([S.RUNNABLE])
+        runnable = sorted(
+            (i for i in live.values() if i.state is S.RUNNABLE), key=lambda i: i.index
+        )
+        give_up = view.if_creation_failed != "RUNNABLE" and not view.coming_nodes
+        reason, detail = _waiting_for_node(view)
+        for current in runnable:
+            if give_up:
+                apply(
+                    machine.fail(
+                        current,
+                        CREATION_FAILED_REASON,
+                        f"no compute node of {view.env_id} could be created and "
+                        "ResourceMaxRetryCount allows no more replacements "
+                        "(StateIfCreateCvmFailed=FAILED)",
+                        self._now_ms,
+                    )
+                )
+            elif (current.reason, current.detail) != (reason, detail):
+                apply((machine.note_waiting(current, reason, detail), []))
 
     # --- derivation ----------------------------------------------------------------------------
 
@@ -497,6 +559,20 @@ class JobStep:
         if updated != job:
             repo.save_job(self._tx.conn, updated)
         return updated
+
+
+def _waiting_for_node(view: EnvView) -> tuple[str, str]:
+    """StateReason and detail of an instance waiting after its node could not be created."""
+    if view.coming_nodes:
+        return CREATION_FAILED_REASON, (
+            f"the compute node of {view.env_id} could not be created; the instance waits for a "
+            "replacement node (Task.ResourceMaxRetryCount)"
+        )
+    return CREATION_FAILED_REASON, (
+        f"no compute node of {view.env_id} could be created and Task.ResourceMaxRetryCount allows "
+        "no more replacements; the instance waits (StateIfCreateCvmFailed=RUNNABLE): terminate "
+        "the job and submit it again"
+    )
 
 
 def _upstream_first(tasks: list[Task], dependences: Sequence[tuple[str, str]]) -> list[int]:

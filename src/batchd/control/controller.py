@@ -30,7 +30,8 @@ from batchd.control.effects import Effects
 from batchd.control.notify import Notifier
 from batchd.domain import instance as instance_machine
 from batchd.domain.instance import InvalidTransition
-from batchd.domain.job import Job
+from batchd.domain.job import Env, Job
+from batchd.domain.node import ALIVE, CREATION_FAILED_REASON
 from batchd.domain.states import InstanceState, NodeState
 from batchd.mq.context import Context
 from batchd.mq.signals import Signal
@@ -214,10 +215,14 @@ class Controller:
 
     def _tick(self, tx: Tx, taken: _TickInput, now_ms: int) -> _TickOutput:
         effects = Effects()
+        hit: list[str] = []  # jobs whose waiting attempts a failed node creation hit
         for item in taken.membership:
-            node_steps.apply_membership(tx, self._notifier, item, now_ms, effects)
+            failed = node_steps.apply_membership(tx, self._notifier, item, now_ms, effects)
+            if failed is not None and _creation_failed(tx, failed, taken.outcomes):
+                hit.append(failed.job_id)
         dirty = dict.fromkeys(job_repo.active_ids(tx.conn)) if taken.full_pass else {}
         dirty.update(dict.fromkeys(taken.dirty))
+        dirty.update(dict.fromkeys(hit))
         views, changed = dict(self._views), list[str]()
         if taken.envs_changed or taken.full_pass:
             views, changed = self._step_envs(tx, now_ms, effects)
@@ -356,10 +361,7 @@ class Controller:
             envs = env_repo.all_envs(tx.conn)
             counts = env_repo.node_counts(tx.conn)
         views: dict[str, EnvView | None] = {
-            env.env_id: EnvView(
-                env.env_id, counts.get(env.pk, {}).get(N.RUNNING, 0), usable=not env.deleting
-            )
-            for env in envs
+            env.env_id: _view(env, counts.get(env.pk, {})) for env in envs
         }
         before = self._views
         changed = sorted(
@@ -449,5 +451,44 @@ def _view_of(tx: Tx, env_id: str) -> EnvView | None:
     env = env_repo.by_id(tx.conn, env_id)
     if env is None:
         return None
-    running = sum(1 for node in env_repo.nodes_of(tx.conn, env) if node.state is N.RUNNING)
-    return EnvView(env_id, running, usable=not env.deleting)
+    counts: dict[NodeState, int] = {}
+    for node in env_repo.nodes_of(tx.conn, env):
+        counts[node.state] = counts.get(node.state, 0) + 1
+    return _view(env, counts)
+
+
+def _view(env: Env, counts: dict[NodeState, int]) -> EnvView:
+    running = counts.get(N.RUNNING, 0)
+    return EnvView(
+        env.env_id,
+        running,
+        usable=not env.deleting,
+        failed_creations=env.creation_failures,
+        coming_nodes=sum(counts.get(state, 0) for state in ALIVE) - running,
+        if_creation_failed=env.if_creation_failed,
+    )
+
+
+def _creation_failed(tx: Tx, failed: node_steps.CreationFailed, outcomes: Outcomes) -> bool:
+    """Report the task's attempts that wait for a node (STARTING, bound for the failed
+    environment) as ended by the failed creation; JobStep fails or requeues them per the job's
+    StateIfCreateCvmFailed. Answers whether there were any."""
+    jobs = job_repo.active_by_ids(tx.conn, [failed.job_id])
+    task = job_repo.task_by_name(tx.conn, jobs[0].pk, failed.task_name) if jobs else None
+    if task is None:
+        return False
+    waiting = [
+        i
+        for i in job_repo.instances_where(tx.conn, task.pk, [InstanceState.STARTING])
+        if i.env_id == failed.env_id
+    ]
+    for instance in waiting:
+        outcomes[failed.job_id][task.name].append(
+            Outcome(
+                index=instance.index,
+                attempt=instance.attempt,
+                finished=True,
+                error=CREATION_FAILED_REASON,
+            )
+        )
+    return bool(waiting)

@@ -1,9 +1,19 @@
 """Environments and nodes in a controller tick: start requested nodes, follow Dask membership,
-tear down deleting environments."""
+replace nodes whose creation failed, tear down deleting environments.
+
+ActionIfComputeNodeInactive=RECREATE covers nodes whose creation failed: each is replaced by a new
+node, at most ResourceMaxRetryCount times per environment, with no wait between tries (the cloud
+waits up to an hour; a timer is what the controller does not have). A node that died after it
+was created is not replaced: its Nanny starts a fresh worker process under the same node id and
+the node goes ABNORMAL → RUNNING by itself; after a batchd restart `restart` starts it again. A
+node that stayed ABNORMAL past some bound could only be noticed by a timer, and the controller is
+woken by reports and requests only, so it stays ABNORMAL until TerminateComputeNode.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 
 from batchd.compute.backend import NodeSize
@@ -20,6 +30,17 @@ from batchd.store.database import Tx
 from batchd.store.repos import envs as repo
 
 N = NodeState
+_NODE_ID = re.compile(r"node-[a-z0-9]{8}")  # how batchd names the workers it starts
+
+
+@dataclass(frozen=True, slots=True)
+class CreationFailed:
+    """A node creation of a task's own environment failed and no other node of it is alive
+    or coming: the task's waiting attempts have nowhere to run (StateIfCreateCvmFailed)."""
+
+    env_id: str
+    job_id: str
+    task_name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +56,9 @@ class Membership:
 
 def apply_membership(
     tx: Tx, notifier: Notifier, item: Membership, now_ms: int, effects: Effects
-) -> None:
+) -> CreationFailed | None:
+    """Apply what the backend saw; answers what a failed creation means for a task's own
+    environment, for the controller to fail or requeue the task's waiting attempts."""
     env = repo.by_id(tx.conn, item.env_id)
     node = (
         next((n for n in repo.nodes_of(tx.conn, env) if n.node_id == item.node_id), None)
@@ -43,18 +66,23 @@ def apply_membership(
         else None
     )
     if env is None or node is None:
-        if item.kind == "joined":  # a worker of a node we no longer know: stop it
+        # A worker of a node we no longer know: stop it. A worker of another name is an
+        # external one waiting for AttachInstances: it gets no work, and it is not ours to stop.
+        if item.kind == "joined" and _NODE_ID.fullmatch(item.node_id):
             effects.remove_nodes.setdefault(item.env_id, []).append(item.node_id)
-        return
+        return None
     try:
         if item.kind == "joined":
             _joined(tx, notifier, env, node, item.address, now_ms, effects)
         elif item.kind == "left":
             _left(tx, notifier, env, node, now_ms)
+        elif node.origin == machine.USER_ATTACHED:  # not ours to replace (RECREATE)
+            _attach_failed(tx, notifier, env, node, item.error, now_ms)
         else:
-            _failed(tx, notifier, env, node, item.error, now_ms)
+            return _failed(tx, notifier, env, node, item.error, now_ms, effects)
     except InvalidTransition:
         pass  # a late or repeated report about a node that has moved on
+    return None
 
 
 def _save(
@@ -104,9 +132,48 @@ def _left(tx: Tx, notifier: Notifier, env: Env, node: Node, now_ms: int) -> None
     )
 
 
-def _failed(tx: Tx, notifier: Notifier, env: Env, node: Node, error: str, now_ms: int) -> None:
-    _save(tx, notifier, env, machine.move(node, N.CREATION_FAILED, reason=error), now_ms)
-    repo.finish_activity(tx.conn, node.node_id, "CREATE_COMPUTE_NODE", "FAILED", error, now_ms)
+def _failed(
+    tx: Tx, notifier: Notifier, env: Env, node: Node, error: str, now_ms: int, effects: Effects
+) -> CreationFailed | None:
+    """CREATING → CREATION_FAILED; with ActionIfComputeNodeInactive=RECREATE (the only value)
+    the node is replaced by a new one (→ DELETING, removed) while the env's failed creations
+    stay within ResourceMaxRetryCount, else it is kept and its activity says why."""
+    reason = (
+        f"the compute node could not be created: {error}; see the batchd log, and on a slow "
+        "machine raise --node-start-timeout (BATCHD_NODE_START_TIMEOUT)"
+    )
+    failed = _save(tx, notifier, env, machine.move(node, N.CREATION_FAILED, reason=reason), now_ms)
+    failures = repo.count_creation_failure(tx.conn, env)
+    others = [
+        n
+        for n in repo.nodes_of(tx.conn, env)
+        if n.node_id != node.node_id and n.state in machine.ALIVE
+    ]
+    replace = not env.deleting and failures <= env.resource_max_retry
+    if replace:
+        outcome = (
+            f"{reason}; replaced by a new node ({failures} of ResourceMaxRetryCount "
+            f"{env.resource_max_retry} replacements used)"
+        )
+    else:
+        outcome = (
+            f"{reason}; not replaced: ResourceMaxRetryCount {env.resource_max_retry} allows no "
+            "more replacements in this environment"
+        )
+        if env.anonymous_job_id is None:
+            outcome += (
+                "; terminate the node (TerminateComputeNode) and raise DesiredComputeNodeCount "
+                "(ModifyComputeEnv) to start another"
+            )
+    repo.finish_activity(tx.conn, node.node_id, "CREATE_COMPUTE_NODE", "FAILED", outcome, now_ms)
+    if replace:
+        start_deleting(
+            tx, notifier, env, failed, now_ms, effects, f"RecreateComputeNode {node.node_id}"
+        )
+        request_nodes(tx, env, 1, now_ms)
+    if env.anonymous_job_id and env.anonymous_task and not others:
+        return CreationFailed(env.env_id, env.anonymous_job_id, env.anonymous_task)
+    return None
 
 
 def request_nodes(tx: Tx, env: Env, count: int, now_ms: int) -> None:
@@ -181,7 +248,48 @@ def step_env(tx: Tx, notifier: Notifier, env: Env, now_ms: int, effects: Effects
 def restart(tx: Tx, notifier: Notifier, env: Env, node: Node, now_ms: int) -> bool:
     """After batchd restarted: a node whose worker died with it is reported ABNORMAL and must be
     started again (True); SUBMITTED nodes start with the next tick anyway."""
+    if node.origin == machine.USER_ATTACHED:
+        # Its worker knew the scheduler that ended with batchd; batchd does not start it.
+        why = "batchd restarted: detach the instance, and attach it again once it is connected"
+        if node.state in (N.CREATED, N.RUNNING):
+            _save(tx, notifier, env, machine.move(node, N.ABNORMAL, reason=why), now_ms)
+        elif node.state is N.CREATING:
+            _attach_failed(tx, notifier, env, node, why, now_ms)
+        return False
     if node.state in (N.CREATED, N.RUNNING):
         _save(tx, notifier, env, machine.move(node, N.ABNORMAL, reason="batchd restarted"), now_ms)
         return True
     return node.state in (N.CREATING, N.ABNORMAL)
+
+
+# --- external workers (AttachInstances / DetachInstances) ------------------------------------
+
+
+def attach(
+    tx: Tx, env: Env, instance_id: str, size: tuple[int, int], now_ms: int, cause: str
+) -> Node:
+    """A USER_ATTACHED node for an external worker: CREATING until the backend has made the
+    worker a node, then CREATED → RUNNING by membership, like a node batchd started."""
+    node = Node(
+        node_id=ids.new_node_id(),
+        instance_id=instance_id,
+        env_id=env.env_id,
+        state=N.CREATING,
+        cpu=size[0],
+        mem_gib=size[1],
+        origin=machine.USER_ATTACHED,
+    )
+    repo.insert_node(tx.conn, env, node, now_ms)
+    repo.add_activity(
+        tx.conn, env, ids.new_activity_id(), node, "CREATE_COMPUTE_NODE", cause, now_ms
+    )
+    return node
+
+
+def _attach_failed(
+    tx: Tx, notifier: Notifier, env: Env, node: Node, error: str, now_ms: int
+) -> None:
+    """The worker could not be made a node; DetachInstances removes the node."""
+    reason = f"the instance could not be attached: {error}"
+    _save(tx, notifier, env, machine.move(node, N.CREATION_FAILED, reason=reason), now_ms)
+    repo.finish_activity(tx.conn, node.node_id, "CREATE_COMPUTE_NODE", "FAILED", reason, now_ms)

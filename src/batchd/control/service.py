@@ -6,6 +6,7 @@ wakes the controller, which does the rest.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from batchd.control import nodes as node_steps
+from batchd.control import spec as spec_builder
 from batchd.control.controller import Controller
 from batchd.control.effects import Effects
 from batchd.control.notify import Notifier
@@ -21,7 +23,7 @@ from batchd.domain import errors, ids, submission
 from batchd.domain import instance as machine
 from batchd.domain.instance import Instance
 from batchd.domain.job import Env, Job, Task
-from batchd.domain.node import TERMINABLE, Node
+from batchd.domain.node import TERMINABLE, USER_ATTACHED, Node, counts_as_desired
 from batchd.domain.scope import Scope
 from batchd.domain.states import FINAL, InstanceState, NodeState
 from batchd.domain.submission import EnvSubmission, JobSubmission
@@ -228,11 +230,14 @@ class BatchService:
                 anonymous_job_id=job_id,
                 sequence=0,
                 created_ms=now_ms,
+                # What a failed node creation does to the task's waiting instances (§4.6).
+                if_creation_failed=request.state_if_create_failed,
             ),
             create_info=dict(task.anonymous_env or {}),
             notifications=request.notifications,
             tags=[],
-            resource_max_retry=0,
+            # Task.ResourceMaxRetryCount: replacements for failed node creations, default 0.
+            resource_max_retry=int(task.spec.get("ResourceMaxRetryCount") or 0),
             anonymous_task=task.name,
         )
         node_steps.request_nodes(tx, env, nodes, now_ms)
@@ -329,7 +334,32 @@ class BatchService:
                 job,
             )
 
-        return await self._ctx.db.read(work)
+        total, found, task, job = await self._ctx.db.read(work)
+        live = await asyncio.gather(*(self._live_tails(job, task, i) for i, _, _ in found))
+        found = [
+            (i, *tails) if tails is not None else (i, out, err)
+            for (i, out, err), tails in zip(found, live, strict=True)
+        ]
+        return total, found, task, job
+
+    async def _live_tails(
+        self, job: Job, task: Task, instance: Instance
+    ) -> tuple[bytes, bytes] | None:
+        """The tails of a placed attempt as they are now; tails are stored only when it ends."""
+        backend = self._controller.backend
+        if backend is None or instance.state not in (S.STARTING, S.RUNNING):
+            return None
+        key = spec_builder.attempt_key(job.job_id, task.name, instance.index, instance.attempt)
+        try:
+            return await backend.read_logs(instance.env_id, key)
+        except Exception:  # unreadable now: the stored tails answer instead
+            log.warning(
+                "cannot read the live logs of %s",
+                key,
+                exc_info=True,
+                extra={"event": "live_logs_unreadable", "job_id": job.job_id},
+            )
+            return None
 
     async def terminate_job(self, scope: Scope, job_id: str) -> None:
         def work(tx: Tx) -> None:
@@ -626,7 +656,12 @@ class BatchService:
         await ctx.db.write(work)
 
     def _resize(self, tx: Tx, env: Env, desired: int, now_ms: int) -> None:
-        nodes = [n for n in env_repo.nodes_of(tx.conn, env) if n.state is not NodeState.DELETING]
+        # DesiredComputeNodeCount counts only the nodes batchd starts, not attached ones.
+        nodes = [
+            n
+            for n in env_repo.nodes_of(tx.conn, env)
+            if n.state is not NodeState.DELETING and counts_as_desired(n)
+        ]
         if desired > len(nodes):
             node_steps.request_nodes(tx, env, desired - len(nodes), now_ms)
             return
@@ -706,7 +741,133 @@ class BatchService:
                     effects,
                     f"TerminateComputeNode {node_id}",
                 )
-            env_repo.update_env(tx.conn, env, desired=max(0, env.desired - len(node_ids)))
+            # DesiredComputeNodeCount counts only the nodes batchd starts, not attached ones.
+            cut = sum(1 for node_id in node_ids if counts_as_desired(nodes[node_id]))
+            env_repo.update_env(tx.conn, env, desired=max(0, env.desired - cut))
+            self._defer(tx, effects)
+            self._wake_after(tx)
+
+        await ctx.db.write(work)
+
+    # --- external workers (AttachInstances / DetachInstances) ---------------------------------
+
+    async def scheduler_address(self, env: Env) -> str:
+        """[batchd] Where an operator points an external worker (`dask worker ADDRESS --name
+        NAME`) to attach it; "" when this process runs no compute."""
+        backend = self._controller.backend
+        if backend is None:
+            return ""
+        if not env.deleting:
+            try:
+                await backend.open_env(env.env_id)  # an env without nodes has none yet
+            except Exception:
+                log.exception(
+                    "cannot open the scheduler of %s",
+                    env.env_id,
+                    extra={"event": "scheduler_open_failed", "env_id": env.env_id},
+                )
+        return backend.scheduler_address(env.env_id)
+
+    async def attach_instances(
+        self, scope: Scope, env_id: str, instance_ids: Sequence[str]
+    ) -> list[str]:
+        """Make external workers connected to the env's scheduler (named by `instance_ids`) its
+        USER_ATTACHED nodes; answers their node ids. They run work once RUNNING."""
+        ctx = self._ctx
+        backend = self._controller.backend
+        if len(set(instance_ids)) != len(instance_ids):
+            raise errors.InvalidParameterValue(
+                "InstanceIds lists an instance more than once",
+                parameter="Instances",
+                code="InvalidParameterValue.InstanceIdDuplicated",
+            )
+        env = await ctx.db.read(lambda conn: self._require_env(conn, scope, env_id))
+        address = await self.scheduler_address(env)
+        free = backend.external_workers(env_id) if backend is not None else {}
+
+        def work(tx: Tx) -> list[Node]:
+            now_ms = ctx.now_ms()
+            env = self._require_env(tx.conn, scope, env_id)
+            if env.deleting:
+                raise errors.PreconditionFailed(
+                    f"compute environment {env_id} is being deleted",
+                    parameter="EnvId",
+                    code="UnsupportedOperation.ComputeEnvOperation",
+                )
+            used = {n.instance_id: n.node_id for n in env_repo.nodes_of(tx.conn, env)}
+            for instance_id in instance_ids:
+                if instance_id in used:
+                    raise _not_attachable(f"{instance_id} is node {used[instance_id]} already")
+                if instance_id not in free or len(instance_id) > 32:
+                    raise _not_attachable(
+                        f"no free worker named {instance_id!r} is connected to {env_id}: start "
+                        f"`dask worker {address or '<SchedulerAddress>'} --name {instance_id} "
+                        "--nthreads 1` (a name of at most 32 characters), then attach it"
+                    )
+            attached = [
+                node_steps.attach(
+                    tx,
+                    env,
+                    instance_id,
+                    (free[instance_id].cpu, free[instance_id].mem_gib),
+                    now_ms,
+                    f"AttachInstances {instance_id}",
+                )
+                for instance_id in instance_ids
+            ]
+            self._wake_after(tx)
+            return attached
+
+        nodes = await ctx.db.write(work)
+        assert backend is not None  # every worker named was one of its workers
+        await backend.attach_workers(env_id, [(n.node_id, n.instance_id) for n in nodes])
+        return [n.node_id for n in nodes]
+
+    async def detach_instances(
+        self, scope: Scope, env_id: str, instance_ids: Sequence[str]
+    ) -> None:
+        """Attached nodes → DELETING → removed; attempts running there fail
+        (COMPUTE_NODE_TERMINATED, retried per MaxRetryCount). The worker processes keep
+        running: they are the operator's; they only get no more work."""
+        ctx = self._ctx
+
+        def work(tx: Tx) -> None:
+            now_ms = ctx.now_ms()
+            env = self._require_env(tx.conn, scope, env_id)
+            nodes = {n.instance_id: n for n in env_repo.nodes_of(tx.conn, env)}
+            for instance_id in instance_ids:
+                node = nodes.get(instance_id)
+                if node is None:
+                    raise errors.NotFound(
+                        f"no compute node of {env_id} has instance id {instance_id}",
+                        parameter="InstanceIds",
+                        resource=instance_id,
+                        code="ResourceNotFound.ComputeNode",
+                    )
+                if node.origin != USER_ATTACHED:
+                    raise errors.PreconditionFailed(
+                        f"{instance_id} is node {node.node_id}, which batchd created: only "
+                        "attached instances can be detached; use TerminateComputeNode",
+                        parameter="InstanceIds",
+                        code="UnsupportedOperation",
+                    )
+                if node.state is NodeState.DELETING:
+                    raise errors.PreconditionFailed(
+                        f"{instance_id} is being detached already",
+                        parameter="InstanceIds",
+                        code="UnsupportedOperation.ComputeNodeIsTerminating",
+                    )
+            effects = Effects()
+            for instance_id in instance_ids:
+                node_steps.start_deleting(
+                    tx,
+                    self._notifier,
+                    env,
+                    nodes[instance_id],
+                    now_ms,
+                    effects,
+                    f"DetachInstances {instance_id}",
+                )
             self._defer(tx, effects)
             self._wake_after(tx)
 
@@ -720,6 +881,12 @@ class BatchService:
             return env_repo.activities_of(conn, env, node_id, offset, limit)
 
         return await self._ctx.db.read(work)
+
+
+def _not_attachable(message: str) -> errors.PreconditionFailed:
+    return errors.PreconditionFailed(
+        message, parameter="Instances", code="UnsupportedOperation.InstancesNotAllowToAttach"
+    )
 
 
 def _earlier(tx: Tx, scope: Scope, kind: str, token: str, now_ms: int) -> str | None:

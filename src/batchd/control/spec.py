@@ -45,10 +45,13 @@ def build(
     application = submitted.get("Application") or {}
     commands = tuple(c.get("Command", "") for c in application.get("Commands") or [])
     redirect = submitted.get("RedirectInfo") or {}
+    local = submitted.get("RedirectLocalInfo") or {}
     default_out = f"stdout.{job.job_id}.{task.name}.{instance.index}.log"
     default_err = f"stderr.{job.job_id}.{task.name}.{instance.index}.log"
     out_name = redirect.get("StdoutRedirectFileName")
     err_name = redirect.get("StderrRedirectFileName")
+    local_out_name = local.get("StdoutLocalFileName")
+    local_err_name = local.get("StderrLocalFileName")
     docker = application.get("Docker") or {}
     work_dir = work_root / job.job_id / task.name / str(instance.index) / str(instance.attempt)
     return InstanceSpec(
@@ -79,6 +82,17 @@ def build(
         stderr_redirect=_redirect(
             redirect.get("StderrRedirectPath"),
             _placeholders(err_name, job, task, instance.index) if err_name else None,
+            default_err,
+        ),
+        # RedirectLocalInfo: the same rules, into a path on the node's own disk (§3, §4.8).
+        stdout_local=_redirect(
+            local.get("StdoutLocalPath"),
+            _placeholders(local_out_name, job, task, instance.index) if local_out_name else None,
+            default_out,
+        ),
+        stderr_local=_redirect(
+            local.get("StderrLocalPath"),
+            _placeholders(local_err_name, job, task, instance.index) if local_err_name else None,
             default_err,
         ),
         docker_image=docker.get("Image"),

@@ -64,3 +64,7 @@ class Env:
     sequence: int
     created_ms: int
     anonymous_task: str | None = None  # the task an anonymous environment was created for
+    resource_max_retry: int = 0  # node creations that may fail and be replaced (RECREATE)
+    creation_failures: int = 0  # node creations of this env that failed so far
+    # Anonymous envs: the job's StateIfCreateCvmFailed, FAILED or RUNNABLE; "" for named envs.
+    if_creation_failed: str = ""

@@ -11,6 +11,11 @@ from batchd.domain.states import NodeState
 
 N = NodeState
 
+# ResourceOrigin: a node batchd started, or an external Dask worker attached by AttachInstances.
+# DesiredComputeNodeCount counts only BATCH_CREATED nodes: attached ones come and go by request.
+BATCH_CREATED = "BATCH_CREATED"
+USER_ATTACHED = "USER_ATTACHED"
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Node:
@@ -23,7 +28,7 @@ class Node:
     address: str = ""  # the Dask worker address once registered
     reason: str = ""
     created_ms: int | None = None  # ResourceCreatedTime: when the worker came up
-    origin: str = "BATCH_CREATED"
+    origin: str = BATCH_CREATED
 
 
 Result = tuple[Node, list[str]]
@@ -54,7 +59,16 @@ def move(node: Node, to: NodeState, **changes: object) -> Result:
     return updated, [event] if event else []
 
 
+def counts_as_desired(node: Node) -> bool:
+    """Whether `node` is one of the env's DesiredComputeNodeCount (attached ones are not)."""
+    return node.origin == BATCH_CREATED
+
+
 TERMINABLE = frozenset({N.CREATED, N.CREATION_FAILED, N.RUNNING, N.ABNORMAL})
+# Nodes that run work or may yet run it (an ABNORMAL node's Nanny restarts its worker).
+ALIVE = frozenset({N.SUBMITTED, N.CREATING, N.CREATED, N.RUNNING, N.ABNORMAL})
+# StateReason of the task instances that a failed node creation hits (batch-api.md §4.6).
+CREATION_FAILED_REASON = "COMPUTE_NODE_CREATION_FAILED"
 
 _SIZES = {"SMALL": 1, "MEDIUM": 2, "LARGE": 4}
 _TYPE = re.compile(r"[A-Z0-9]+\.(?:(?P<n>\d+)XLARGE|(?P<size>SMALL|MEDIUM|LARGE))(?P<mem>\d+)")

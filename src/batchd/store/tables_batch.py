@@ -39,6 +39,10 @@ envs = Table(
     Column("notifications", Text, nullable=False),  # JSON, canonical spelling
     Column("tags", Text, nullable=False),  # JSON
     Column("resource_max_retry", Integer, nullable=False),
+    # Node creations that failed; each is replaced while it is ≤ resource_max_retry (RECREATE).
+    Column("creation_failures", Integer, nullable=False, server_default="0"),
+    # Anonymous envs: the job's StateIfCreateCvmFailed (FAILED | RUNNABLE); "" for named envs.
+    Column("if_creation_failed", String(16), nullable=False, server_default=""),
     Column("sequence", Integer, nullable=False),  # last event sequence of this env
     Column("created_ms", BigInteger, nullable=False),
     Index("ix_envs_account_region", "account", "region"),

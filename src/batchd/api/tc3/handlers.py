@@ -323,6 +323,8 @@ def build(
         view["ComputeNodeSet"] = [
             views.node_view(node, node.node_id in detail.busy_nodes) for node in detail.nodes
         ]
+        # [batchd] where external workers connect to be attached (AttachInstances).
+        view["SchedulerAddress"] = await service.scheduler_address(detail.env)
         return view
 
     async def describe_compute_envs(
@@ -436,6 +438,19 @@ def build(
         await service.terminate_nodes(scope, request.EnvId, request.ComputeNodeIds)
         return {}
 
+    async def attach_instances(
+        scope: Scope, request: env_models.AttachInstancesRequest
+    ) -> dict[str, Any]:
+        ids = [instance.InstanceId for instance in request.Instances]
+        await service.attach_instances(scope, request.EnvId, ids)
+        return {}
+
+    async def detach_instances(
+        scope: Scope, request: env_models.DetachInstancesRequest
+    ) -> dict[str, Any]:
+        await service.detach_instances(scope, request.EnvId, request.InstanceIds)
+        return {}
+
     # --- task templates ----------------------------------------------------------------------
 
     async def create_task_template(
@@ -547,6 +562,8 @@ def build(
         ),
         "TerminateComputeNode": (env_models.TerminateComputeNodeRequest, terminate_compute_node),
         "TerminateComputeNodes": (env_models.TerminateComputeNodesRequest, terminate_compute_nodes),
+        "AttachInstances": (env_models.AttachInstancesRequest, attach_instances),
+        "DetachInstances": (env_models.DetachInstancesRequest, detach_instances),
         "DescribeEvents": (event_models.DescribeEventsRequest, describe_events),
         "ReplayEvents": (event_models.ReplayEventsRequest, replay_events),
     }

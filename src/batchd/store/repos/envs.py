@@ -36,6 +36,9 @@ def _to_env(row: Any) -> Env:
         anonymous_task=row.anonymous_task,
         sequence=row.sequence,
         created_ms=row.created_ms,
+        resource_max_retry=row.resource_max_retry,
+        creation_failures=row.creation_failures,
+        if_creation_failed=row.if_creation_failed,
     )
 
 
@@ -83,6 +86,8 @@ def insert_env(
             notifications=json.dumps(notifications),
             tags=json.dumps(tags),
             resource_max_retry=resource_max_retry,
+            creation_failures=0,
+            if_creation_failed=env.if_creation_failed,
             sequence=0,
             created_ms=env.created_ms,
         )
@@ -90,7 +95,15 @@ def insert_env(
     key = result.inserted_primary_key
     assert key is not None
     task = anonymous_task or env.anonymous_task
-    return Env(**{**_fields(env), "pk": int(key[0]), "anonymous_task": task})
+    return Env(
+        **{
+            **_fields(env),
+            "pk": int(key[0]),
+            "anonymous_task": task,
+            "resource_max_retry": resource_max_retry,
+            "creation_failures": 0,
+        }
+    )
 
 
 def _fields(env: Env) -> dict[str, Any]:
@@ -150,6 +163,17 @@ def next_sequence(conn: Connection, table_pk: int, *, node: bool = False) -> int
     table = nodes if node else envs
     conn.execute(update(table).where(table.c.pk == table_pk).values(sequence=table.c.sequence + 1))
     return int(conn.execute(select(table.c.sequence).where(table.c.pk == table_pk)).scalar_one())
+
+
+def count_creation_failure(conn: Connection, env: Env) -> int:
+    """Count one more failed node creation of the env; answers how many have failed."""
+    conn.execute(
+        update(envs)
+        .where(envs.c.pk == env.pk)
+        .values(creation_failures=envs.c.creation_failures + 1)
+    )
+    value = conn.execute(select(envs.c.creation_failures).where(envs.c.pk == env.pk)).scalar_one()
+    return int(value)
 
 
 def delete_env(conn: Connection, env: Env) -> None:
