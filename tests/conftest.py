@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.pool import NullPool
 
-from batchd.store import migrate, schema
-from tests.support import CmqAccounts, RunningServer, server_in_thread
+from batchd.store import migrate
+from tests.support import CmqAccounts, RunningServer, empty_tables, server_in_thread
 
 PG_ADMIN_URL = os.environ.get(
     "BATCHD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -67,21 +64,7 @@ def pg_database() -> Iterator[str]:
 @pytest.fixture
 def pg_url(pg_database: str) -> str:
     """The session's PostgreSQL database, emptied for this test."""
-    engine = create_engine(pg_database, poolclass=NullPool)
-    for attempt in range(5):
-        try:
-            with engine.begin() as conn:
-                # DELETE beats TRUNCATE on tables this small; children before parents.
-                for table in reversed(schema.metadata.sorted_tables):
-                    conn.execute(table.delete())
-            break
-        except OperationalError as error:
-            # A module-shared server's controller may still be writing: PostgreSQL then picks
-            # one of the two as a deadlock victim. Emptying again is safe.
-            if "deadlock" not in str(error) or attempt == 4:
-                raise
-            time.sleep(0.2)
-    engine.dispose()
+    empty_tables(pg_database)
     return pg_database
 
 

@@ -190,3 +190,30 @@ class CmqAccounts:
 def raw_json(response: Any) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(response.read())
     return data
+
+
+def empty_tables(database_url: str) -> None:
+    """Delete every row, children before parents. A server may still be writing (a module-shared
+    server's controller finishing a step): PostgreSQL then may pick the emptying as a deadlock
+    victim, and emptying again is safe."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.pool import NullPool
+
+    from batchd.store import schema
+
+    engine = create_engine(database_url, poolclass=NullPool)
+    try:
+        for attempt in range(10):
+            try:
+                with engine.begin() as conn:
+                    # DELETE beats TRUNCATE on tables this small.
+                    for table in reversed(schema.metadata.sorted_tables):
+                        conn.execute(table.delete())
+                return
+            except OperationalError as error:
+                if "deadlock" not in str(error) or attempt == 9:
+                    raise
+                time.sleep(0.2)
+    finally:
+        engine.dispose()

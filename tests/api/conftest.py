@@ -9,11 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine
-from sqlalchemy.pool import NullPool
 
-from batchd.store import schema
-from tests.support import RunningServer, server_in_thread
+from tests.support import RunningServer, empty_tables, server_in_thread
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -32,9 +29,5 @@ def shared_server(
 @pytest.fixture
 def server(shared_server: RunningServer) -> RunningServer:
     """The module's server with every table emptied."""
-    engine = create_engine(shared_server.database_url, poolclass=NullPool)
-    with engine.begin() as conn:
-        for table in reversed(schema.metadata.sorted_tables):
-            conn.execute(table.delete())
-    engine.dispose()
+    empty_tables(shared_server.database_url)
     return shared_server

@@ -11,8 +11,9 @@ carry distinct, increasing Attempt values up to the last attempt (the one that s
 among them), and the attempts beyond the first are at most the kills the job lived through.
 
 The delays and the workload come from a seed that is printed (and shown on failure); set
-EVENT_CRASH_SEED to replay a run. Replaying gives the same jobs and the same delays, not the
-same interleaving: the server's timing is the machine's.
+EVENT_CRASH_SEED to replay a run, and EVENT_CRASH_ROUNDS for more rounds (bench/crash.py).
+Replaying gives the same jobs and the same delays, not the same interleaving: the server's timing
+is the machine's.
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ from batchd.domain import events as catalogue
 from tests.batch.conftest import BatchApi, command_task
 from tests.support import CmqAccounts, RunningServer, ServerProcess, wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
+# kill -9 + restart, per database; bench/crash.py runs more (EVENT_CRASH_ROUNDS)
+ROUNDS = int(os.environ.get("EVENT_CRASH_ROUNDS", "10"))
 
-ROUNDS = 10  # kill -9 + restart, per database
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120 + 30 * ROUNDS)]
+
 MAX_DELAY = 2.0  # s: each kill comes a random 0..MAX_DELAY s after the round's submissions
 MAX_RETRY = 10  # the API's maximum: an attempt lost in a crash is retried
 NODES = 2
