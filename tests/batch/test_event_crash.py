@@ -397,7 +397,7 @@ def _check_states(
         attempts = [e["Batch"]["Attempt"] for e in running]
         last = events[-1]["Batch"]["Attempt"]
         # Only a crash ends an attempt of `sleep` early: an attempt per kill at most.
-        assert 1 <= last <= 1 + w.kills_after[key[0]], f"{key}: {last} attempts"
+        assert last <= 1 + w.kills_after[key[0]], f"{key}: {last} attempts"
         assert attempts == sorted(set(attempts)), f"{key}: RUNNING attempts {attempts}"
         assert set(attempts) <= set(range(1, last + 1)), f"{key}: {attempts} of {last}"
         if state == "SUCCEED":

@@ -132,7 +132,7 @@ async def test_many_packed_attempts_all_succeed_with_their_own_logs(
         assert events.log.index(("running", spec.key)) < events.log.index(("end", spec.key))
     # One watchdog per worker process, however many attempts it ran.
     workers = {read_pid(Path(spec.work_dir) / "worker.pid") for spec in specs}
-    assert 1 <= len(workers) <= 2
+    assert len(workers) <= len(cluster.nodes)  # no worker process beyond the env's nodes
     for worker in workers:
         assert worker is not None
         assert len(_watchdogs_of(worker)) == 1
