@@ -340,7 +340,9 @@ def test_readable_on_a_phone_and_usable_by_keyboard(
         browser, console_server, viewport={"width": 390, "height": 844}, is_mobile=True
     )
     phone.goto("/console/sign-in")
-    phone.keyboard.type(CREDENTIAL.secret_id)  # the SecretId field has the focus
+    # autofocus is applied after the page renders: wait for it, then type without clicking
+    expect(phone.get_by_label("SecretId")).to_be_focused()
+    phone.keyboard.type(CREDENTIAL.secret_id)
     phone.keyboard.press("Tab")
     phone.keyboard.type(CREDENTIAL.secret_key)
     phone.keyboard.press("Enter")
