@@ -9,7 +9,8 @@ from pathlib import Path
 
 from batchd.compute.backend import NodeSize
 from batchd.compute.local import LocalDaskBackend
-from batchd.compute.runner import TAIL_BYTES, run_instance
+from batchd.compute.logs import TAIL_BYTES
+from batchd.compute.runner import run_instance
 from tests.compute.conftest import SpecFactory
 from tests.compute.recording import RecordingEvents, eventually
 

@@ -111,6 +111,57 @@ def test_tails_keep_the_last_2048_bytes(make_spec: SpecFactory, tmp_path: Path) 
     assert read_tails(str(tmp_path / "nowhere")) == (b"", b"")
 
 
+def test_a_silent_command_creates_no_log_files(make_spec: SpecFactory) -> None:
+    spec = make_spec(command="true")
+
+    result = run_instance(spec)
+
+    assert (result.exit_code, result.stdout_tail, result.stderr_tail) == (0, b"", b"")
+    assert sorted(os.listdir(spec.work_dir)) == []
+
+
+def test_only_the_stream_written_to_gets_a_file(make_spec: SpecFactory) -> None:
+    spec = make_spec(command="echo warning >&2")
+
+    result = run_instance(spec)
+
+    assert sorted(os.listdir(spec.work_dir)) == ["stderr.log"]
+    assert (Path(spec.work_dir) / "stderr.log").read_bytes() == result.stderr_tail == b"warning\n"
+
+
+def test_output_larger_than_a_pipe_is_copied_whole(make_spec: SpecFactory) -> None:
+    # 3 MiB on both streams at once: a runner that stopped reading either would deadlock.
+    three_mib = "head -c 3145728 /dev/zero | tr '\\0'"
+    spec = make_spec(command=f"{three_mib} o & {three_mib} e >&2; wait")
+
+    result = run_instance(spec)
+
+    assert result.reason == ""
+    assert (Path(spec.work_dir) / "stdout.log").read_bytes() == b"o" * 3145728
+    assert (Path(spec.work_dir) / "stderr.log").read_bytes() == b"e" * 3145728
+    assert result.stdout_tail == b"o" * 2048
+
+
+def test_output_appends_to_logs_of_an_earlier_run(make_spec: SpecFactory) -> None:
+    spec = make_spec(command="echo second")
+    os.makedirs(spec.work_dir)
+    (Path(spec.work_dir) / "stdout.log").write_bytes(b"first\n")
+
+    result = run_instance(spec)
+
+    assert (Path(spec.work_dir) / "stdout.log").read_bytes() == b"first\nsecond\n"
+    assert result.stdout_tail == b"first\nsecond\n"
+
+
+def test_output_of_a_running_command_is_readable_at_once(make_spec: SpecFactory) -> None:
+    spec = make_spec(command="echo started; sleep 30")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(run_instance, spec)
+        wait_until(lambda: read_tails(spec.work_dir)[0] == b"started\n", timeout=10)
+        assert kill_instance(spec.key)
+        assert running.result(timeout=10).reason == "TERMINATED_BY_USER"
+
+
 def test_background_leftovers_are_killed_when_the_command_ends(make_spec: SpecFactory) -> None:
     spec = make_spec(command="sleep 100 & echo $! > bg")
 

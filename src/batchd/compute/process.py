@@ -11,10 +11,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO
 
 from batchd.compute import guard as guards
 from batchd.compute import watchdog
+from batchd.compute.logs import LazyLog
 
 _POLL_SECONDS = 0.05  # how quickly a kill or a deadline is noticed at the latest
 _REAP_SECONDS = 10.0
@@ -54,8 +54,8 @@ class Attempt:
         *,
         cwd: str,
         env: dict[str, str],
-        stdout: IO[bytes],
-        stderr: IO[bytes],
+        stdout: LazyLog,
+        stderr: LazyLog,
         deadline: float,
         on_start: Callable[[float], None] | None = None,
     ) -> Outcome:
@@ -81,8 +81,8 @@ class Attempt:
                     cwd=cwd,
                     env=env,
                     stdin=gate_read,
-                    stdout=stdout,
-                    stderr=stderr,
+                    stdout=stdout.write_fd,
+                    stderr=stderr.write_fd,
                     start_new_session=True,  # pgid == pid: one signal reaches the whole tree
                 )
                 started_at = time.time()
@@ -94,9 +94,12 @@ class Attempt:
             os.close(gate_write)
         if on_start is not None:
             on_start(started_at)
-        stopped_by = self._wait(proc.pid, deadline)
+        logs = (stdout, stderr)
+        stopped_by = self._wait(proc.pid, deadline, logs)
         # The leader is still unreaped here (a zombie at worst), which keeps the group id ours.
         watchdog.terminate_group(proc.pid, since=forks)
+        for log in logs:  # the group is gone: what it wrote is all in the pipes
+            log.copy_available()
         with self._lock:
             self._pgid = None
             if stopped_by is None and self.kill_reason is not None:
@@ -108,9 +111,10 @@ class Attempt:
             returncode = None
         return Outcome(None if stopped_by else returncode, stopped_by, started_at)
 
-    def _wait(self, pid: int, deadline: float) -> str | None:
-        """Wait for the leader to end (None), a kill request (its reason) or the deadline."""
-        with _ExitWatch(pid) as watch:
+    def _wait(self, pid: int, deadline: float, logs: tuple[LazyLog, ...]) -> str | None:
+        """Wait for the leader to end (None), a kill request (its reason) or the deadline,
+        copying the command's output to its log files meanwhile."""
+        with _ExitWatch(pid, logs) as watch:
             while True:
                 if self.kill_reason is not None:
                     return self.kill_reason
@@ -138,12 +142,14 @@ def _gated(command: str | list[str]) -> list[str]:
 
 
 class _ExitWatch:
-    """Waits for a child to end without reaping it: on its pidfd, else by polling."""
+    """Waits for a child to end without reaping it: on its pidfd, else by polling; copies what
+    arrives on the log pipes while it waits."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, logs: tuple[LazyLog, ...]) -> None:
         self._pid = pid
         self._fd: int | None = None
         self._backoff = 0.001
+        self._logs = {log.read_fd: log for log in logs}
 
     def __enter__(self) -> _ExitWatch:
         with contextlib.suppress(AttributeError, OSError):  # no pidfd before Linux 5.3
@@ -159,14 +165,22 @@ class _ExitWatch:
         if self._fd is not None:
             # A kill is seen at the next timeout at the latest; its SIGTERM usually ends the
             # command first, which wakes us at once.
-            ready, _, _ = select.select([self._fd], [], [], timeout)
-            return bool(ready)
+            return self._fd in self._select([self._fd, *self._logs], timeout)
         if _has_exited(self._pid):
             return True
         # Short commands are common: look again soon, then less and less often.
-        wake.wait(min(timeout, self._backoff))
+        if wake.is_set():
+            return _has_exited(self._pid)
+        self._select(list(self._logs), min(timeout, self._backoff))
         self._backoff = min(self._backoff * 2, _POLL_SECONDS)
         return _has_exited(self._pid)
+
+    def _select(self, fds: list[int], timeout: float) -> list[int]:
+        ready, _, _ = select.select(fds, [], [], timeout)
+        for fd in ready:
+            if fd in self._logs:
+                self._logs[fd].copy_available()
+        return ready
 
 
 @dataclass(frozen=True, slots=True)

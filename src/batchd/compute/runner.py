@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING
 
 from batchd.compute import container, registry, report, staging
 from batchd.compute.instance import InstanceResult, InstanceSpec, Reason
+from batchd.compute.logs import TAIL_BYTES, LazyLog
 from batchd.compute.process import Attempt
 
 if TYPE_CHECKING:
@@ -44,7 +45,6 @@ __all__ = [
     "run_unless_stopped",
 ]
 
-TAIL_BYTES = 2048
 EVENT_TOPIC = report.TOPIC  # worker.log_event topic of the announcements of starts and ends
 STDOUT_FILE = "stdout.log"
 STDERR_FILE = "stderr.log"
@@ -135,20 +135,28 @@ def _run(
 ) -> tuple[_Verdict, tuple[bytes, bytes]]:
     """The verdict of the attempt, and the tails of its stdout and stderr."""
     work_dir = spec.work_dir
-    with contextlib.ExitStack() as files:
-        try:
-            os.makedirs(work_dir, exist_ok=True)
-            # Append: a re-run of the same attempt directory must not erase earlier output.
-            # Readable too: the tails are read from the same files, without opening them again.
-            out = files.enter_context(open(os.path.join(work_dir, STDOUT_FILE), "a+b"))
-            err = files.enter_context(open(os.path.join(work_dir, STDERR_FILE), "a+b"))
-        except OSError as error:
-            detail = f"cannot create the work dir {work_dir}: {error}"
-            return _Verdict(None, Reason.INPUT_MAPPING_FAILED, detail), (b"", b"")
+    try:
+        os.makedirs(work_dir, exist_ok=True)
+    except OSError as error:
+        detail = f"cannot create the work dir {work_dir}: {error}"
+        return _Verdict(None, Reason.INPUT_MAPPING_FAILED, detail), (b"", b"")
+    with (
+        contextlib.closing(LazyLog(os.path.join(work_dir, STDOUT_FILE))) as out,
+        contextlib.closing(LazyLog(os.path.join(work_dir, STDERR_FILE))) as err,
+    ):
         verdict = _stage_in(spec)
         if verdict is None:
             verdict = _execute(spec, attempt, engine, announce, out, err)
-        tails = _tail_of(out), _tail_of(err)
+        try:
+            # A redirect copies the file even when the command printed nothing.
+            if spec.stdout_redirect or spec.stdout_local:
+                out.materialize()
+            if spec.stderr_redirect or spec.stderr_local:
+                err.materialize()
+            tails = out.tail(), err.tail()
+        except OSError as error:
+            detail = f"cannot write the logs in {work_dir}: {error}"
+            return _Verdict(verdict.exit_code, Reason.OUTPUT_MAPPING_FAILED, detail), (b"", b"")
     if verdict.reason == "":
         try:
             for source, destination in spec.output_mappings:
@@ -178,8 +186,8 @@ def _execute(
     attempt: Attempt,
     engine: str | None,
     announce: Callable[[float], None],
-    out: IO[bytes],
-    err: IO[bytes],
+    out: LazyLog,
+    err: LazyLog,
 ) -> _Verdict:
     env = _environment(spec)
     commands = (spec.command,) if spec.command is not None else spec.commands

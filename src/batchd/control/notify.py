@@ -64,7 +64,7 @@ class Notifier:
                 problems.append(f"topic {route.topic}: {exc}")
         if problems:
             reason = "; ".join(problems)
-            event_repo.mark_undeliverable(tx.conn, event.event_id, reason)
+            event_repo.mark_undeliverable(tx, event.event_id, reason)
             log.warning(
                 "event %s %s of %s is undeliverable: %s",
                 event.name,

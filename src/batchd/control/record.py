@@ -29,7 +29,7 @@ class JobRecorder:
     def _write(self, resource_id: str, name: str, body: dict[str, object]) -> None:
         self.sequence += 1
         event = event_repo.record(
-            self._tx.conn,
+            self._tx,
             account=self.job.account,
             region=self.job.region,
             resource_id=resource_id,
@@ -77,7 +77,7 @@ def env_event(
     sequence = env_repo.next_sequence(tx.conn, env.pk)
     owner_id = env.anonymous_job_id or env.env_id
     event = event_repo.record(
-        tx.conn,
+        tx,
         account=env.account,
         region=env.region,
         resource_id=env.env_id,
@@ -103,7 +103,7 @@ def node_event(
         sequence = env_repo.next_sequence(tx.conn, node_pk, node=True) if node_pk else 0
         owner_id = env.anonymous_job_id or env.env_id
         event = event_repo.record(
-            tx.conn,
+            tx,
             account=env.account,
             region=env.region,
             resource_id=node.node_id,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event, insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -41,10 +41,32 @@ class Tx:
     # Rows read earlier in this unit, by the reader's own key: a controller tick publishes many
     # events to the same few topics and queues, and nothing else writes during a unit.
     memo: dict[Any, Any] = field(default_factory=dict)
+    # Rows to insert at the end of the unit, in order: one executemany instead of a compiled
+    # statement per row (a controller step records thousands of events).
+    _deferred: list[tuple[Table, dict[str, Any]]] = field(default_factory=list)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` on the event loop once this unit's writes are durable."""
         self._after_commit.append(callback)
+
+    def defer_insert(self, table: Table, row: dict[str, Any]) -> dict[str, Any]:
+        """Insert `row` into `table` when the unit ends (or at `flush`), in the order deferred.
+
+        Returns the row itself: until it is flushed, a change to it is a change to what is
+        inserted. Rows of one table keep their order, so autoincrement keys follow it.
+        """
+        self._deferred.append((table, row))
+        return row
+
+    def flush(self) -> None:
+        """Insert the deferred rows now: before a statement of this unit that reads them."""
+        pending, self._deferred = self._deferred, []
+        start = 0
+        for end in range(1, len(pending) + 1):
+            if end == len(pending) or pending[end][0] is not pending[start][0]:
+                table = pending[start][0]
+                self.conn.execute(insert(table), [row for _, row in pending[start:end]])
+                start = end
 
 
 @dataclass(slots=True)
@@ -245,6 +267,7 @@ class Database:
         tx = Tx(conn)
         try:
             result = job.work(tx)
+            tx.flush()
         except Exception as error:
             raise _UnitFailed(_translated(error)) from error
         return result, tx._after_commit

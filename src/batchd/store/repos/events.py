@@ -8,10 +8,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, select, update
 
 from batchd.domain.notifications import StoredEvent
 from batchd.domain.scope import Scope
+from batchd.store.database import Tx
 from batchd.store.tables_batch import events
 
 
@@ -25,7 +26,7 @@ class HistoryEntry:
 
 
 def record(
-    conn: Connection,
+    tx: Tx,
     *,
     account: str,
     region: str,
@@ -36,25 +37,31 @@ def record(
     body: dict[str, Any],
     now_ms: int,
 ) -> StoredEvent:
+    """Store an event with the unit of work `tx` (inserted when the unit ends, in order)."""
     event_id = str(uuid.uuid4())
-    conn.execute(
-        insert(events).values(
-            event_id=event_id,
-            account=account,
-            region=region,
-            resource_id=resource_id,
-            owner_id=owner_id,
-            name=name,
-            sequence=sequence,
-            body=json.dumps(body),
-            created_ms=now_ms,
-        )
+    tx.defer_insert(
+        events,
+        {
+            "event_id": event_id,
+            "account": account,
+            "region": region,
+            "resource_id": resource_id,
+            "owner_id": owner_id,
+            "name": name,
+            "sequence": sequence,
+            "body": json.dumps(body),
+            "created_ms": now_ms,
+            "undeliverable": None,
+        },
     )
     return StoredEvent(event_id, name, region, sequence, now_ms, body)
 
 
-def mark_undeliverable(conn: Connection, event_id: str, reason: str) -> None:
-    conn.execute(update(events).where(events.c.event_id == event_id).values(undeliverable=reason))
+def mark_undeliverable(tx: Tx, event_id: str, reason: str) -> None:
+    tx.flush()
+    tx.conn.execute(
+        update(events).where(events.c.event_id == event_id).values(undeliverable=reason)
+    )
 
 
 def undeliverable_count(conn: Connection) -> int:
