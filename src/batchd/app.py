@@ -62,6 +62,7 @@ def build_app(settings: Settings) -> Starlette:
             controller, host=settings.host, node_start_timeout=settings.node_start_timeout
         )
         controller.start(backend)
+        _settle_heap()
         log.info("batchd ready", extra={"event": "ready"})
         try:
             yield
@@ -85,6 +86,21 @@ def build_app(settings: Settings) -> Starlette:
     )
     app.state.stop_polling = ctx.signals.close
     return app
+
+
+def _settle_heap() -> None:
+    """Take what start-up built out of the garbage collector's sight.
+
+    Modules, engines, caches and the Dask machinery live as long as the process, yet every full
+    collection walks them all: measured under load, with ~200,000 objects a full collection
+    stopped every thread for 35 to 120 ms, a dozen times in 10 s, and no request was answered
+    meanwhile. Collected first, so no garbage of start-up is kept for ever; objects made later are
+    collected as usual.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def serve(settings: Settings) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from batchd.compute import packing
+from batchd.compute import guard, packing
 from batchd.compute.backend import NodeSize
 from batchd.compute.instance import InstanceSpec
 from batchd.compute.local import LocalDaskBackend
@@ -306,3 +306,15 @@ def _watchdogs_of(pid: int) -> list[int]:
         if parent == pid and b"watchdog.py" in cmdline:
             found.append(int(entry.name))
     return found
+
+
+async def test_a_node_has_its_watchdog_before_its_first_attempt(
+    start_cluster: StartCluster,
+) -> None:
+    cluster = await start_cluster(1)
+    client = cluster.backend._envs[ENV_ID].client
+
+    pids = await client.run(lambda: guard.shared().pid())
+
+    (pid,) = pids.values()
+    assert pid is not None and is_alive(pid)

@@ -44,6 +44,11 @@ class Guard:
                 self._groups.discard(pgid)
                 self._send(b"-%d\n" % pgid)
 
+    def start(self) -> None:
+        """Start the watchdog now rather than at the first command."""
+        with self._lock:
+            self._running_stdin()
+
     def pid(self) -> int | None:
         """The watchdog's pid, or None while none runs (for tests)."""
         with self._lock:

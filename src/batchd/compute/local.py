@@ -31,7 +31,7 @@ import dask
 from distributed import Client, Future, Nanny, Scheduler, Worker, wait
 from distributed.diagnostics.plugin import SchedulerPlugin
 
-from batchd.compute import pack, packing, registry, report, runner
+from batchd.compute import node_start, pack, packing, registry, report, runner
 from batchd.compute.backend import ClusterEvents, ExternalWorker, NodeSize
 from batchd.compute.instance import InstanceResult, InstanceSpec
 
@@ -190,6 +190,7 @@ class LocalDaskBackend:
             host=self._host,
             dashboard_address=f"{self._host}:0",
             silence_logs=logging.WARNING,
+            preload=[node_start.__name__],
         )
         try:
             await asyncio.wait_for(nanny.start(), self._node_start_timeout)
