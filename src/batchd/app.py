@@ -59,7 +59,10 @@ def build_app(settings: Settings) -> Starlette:
         db.start(asyncio.get_running_loop())
         service.start()
         backend = LocalDaskBackend(
-            controller, host=settings.host, node_start_timeout=settings.node_start_timeout
+            controller,
+            host=settings.host,
+            node_start_timeout=settings.node_start_timeout,
+            scratch_dir=str(settings.data_dir.resolve() / "dask"),
         )
         controller.start(backend)
         _settle_heap()

@@ -192,3 +192,12 @@ def test_the_node_start_timeout_is_a_setting(tmp_path: Path) -> None:
     assert settings_module.load(flags, {}).node_start_timeout == 60
     with pytest.raises(settings_module.SettingsError, match="BATCHD_NODE_START_TIMEOUT"):
         settings_module.load(flags, {"BATCHD_NODE_START_TIMEOUT": "0"})
+
+
+def test_nodes_keep_their_files_in_the_data_dir(batch: BatchApi, server: RunningServer) -> None:
+    batch.env(nodes=1)
+
+    # Dask's default is a scratch space shared by every process of the machine, in /tmp.
+    scratch = server.data_dir / "dask" / "dask-scratch-space"
+    worker_dirs = [path for path in scratch.glob("worker-*") if path.is_dir()]
+    assert len(worker_dirs) == 1  # the one node's

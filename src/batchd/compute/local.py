@@ -125,9 +125,11 @@ class LocalDaskBackend:
         events: ClusterEvents,
         host: str = "127.0.0.1",
         node_start_timeout: float = NODE_START_TIMEOUT,
+        scratch_dir: str | None = None,
     ) -> None:
         self._events = events
         self._host = host
+        self._scratch_dir = scratch_dir  # the workers' own files; Dask's default is in /tmp
         self._node_start_timeout = node_start_timeout  # past it, the node's creation failed
         self._envs: dict[str, _Env] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -191,6 +193,7 @@ class LocalDaskBackend:
             dashboard_address=f"{self._host}:0",
             silence_logs=logging.WARNING,
             preload=[node_start.__name__],
+            local_directory=self._scratch_dir,
         )
         try:
             await asyncio.wait_for(nanny.start(), self._node_start_timeout)
