@@ -317,4 +317,5 @@ async def test_a_node_has_its_watchdog_before_its_first_attempt(
     pids = await client.run(lambda: guard.shared().pid())
 
     (pid,) = pids.values()
-    assert pid is not None and is_alive(pid)
+    assert pid is not None
+    assert is_alive(pid)
