@@ -47,6 +47,10 @@ N = NodeState
 TICK_BUDGET_S = 0.02
 TICK_SLICE_S = 0.005
 FIRST_CHUNK, CHUNK = 4, 32  # jobs read in bulk at once: at first, and at most
+# A wake-up this soon after the last tick ended waits for the rest of this span first: a burst
+# of reports (many short attempts ending) then costs a few ticks instead of one per report,
+# while a wake-up after a quiet moment is served at once.
+GATHER_S = 0.005
 NODE_IDS_KEPT = 10_000  # node id -> instance id pairs remembered (they never change)
 
 Outcomes = dict[str, dict[str, list[Outcome]]]
@@ -168,10 +172,14 @@ class Controller:
                 log.exception("controller tick failed", extra={"event": "tick_failed"})
                 await asyncio.sleep(1)  # a failing database: back off, then try again
                 continue
+            ended = time.monotonic()
             if self._pause_s:
                 # Requests wait for the writer: they go first, the jobs left over wait their turn.
                 await asyncio.sleep(self._pause_s)
             await self._signal.wait(seen, 3600)
+            since = time.monotonic() - ended
+            if since < GATHER_S:
+                await asyncio.sleep(GATHER_S - since)
 
     async def tick(self) -> None:
         taken = _TickInput(
