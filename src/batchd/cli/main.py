@@ -13,7 +13,15 @@ from rich.console import Console
 from rich.markup import escape
 
 from batchd import settings as settings_module
-from batchd.cli import batch_commands, commands, event_commands
+from batchd.cli import (
+    deadletter_command,
+    env_command,
+    event_command,
+    job_command,
+    queue_command,
+    subscription_command,
+    topic_command,
+)
 from batchd.settings import DEFAULT_DATA_DIR, DEFAULT_PORT, Settings
 
 console = Console(stderr=True, soft_wrap=True)
@@ -151,7 +159,11 @@ def build(serve: Callable[[Settings], None]) -> typer.Typer:
             raise typer.Exit(2) from None
         serve(settings)
 
-    commands.register(app)
-    batch_commands.register(app)
-    event_commands.register(app)
+    app.add_typer(queue_command.queue_app, name="queue")
+    app.add_typer(topic_command.topic_app, name="topic")
+    app.add_typer(subscription_command.subscription_app, name="subscription")
+    app.add_typer(deadletter_command.deadletters_app, name="deadletters")
+    job_command.register(app)
+    env_command.register(app)
+    event_command.register(app)
     return app

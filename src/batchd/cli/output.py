@@ -7,8 +7,9 @@ import binascii
 import json
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Any, NoReturn
 
+import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -43,6 +44,11 @@ def emit(data: Any, fmt: Format, columns: Sequence[str] | None = None, title: st
     out.print(table)
 
 
+def emit_attributes(data: dict[str, Any], output: Format, title: str = "") -> None:
+    """Print a dict as a table of attribute and value rows (or as JSON rows)."""
+    emit([{"attribute": k, "value": v} for k, v in data.items()], output, title=title)
+
+
 def emit_line(data: Any) -> None:
     """One compact JSON document on one line (JSON Lines), for streams such as --follow."""
     out.out(json.dumps(data, ensure_ascii=False), highlight=False)
@@ -51,6 +57,12 @@ def emit_line(data: Any) -> None:
 def fail(message: str) -> None:
     """An error for people on stderr: red, one line, never interpreted as rich markup."""
     err.print(f"[red]batchd: {escape(message)}[/red]")
+
+
+def usage(message: str) -> NoReturn:
+    """A usage error: `message` as with `fail`, then exit status 2."""
+    fail(message)
+    raise typer.Exit(2)
 
 
 def compact(value: Any) -> str:
@@ -62,6 +74,14 @@ def _cell(value: Any) -> str:
     if isinstance(value, list | dict):
         return json.dumps(value, ensure_ascii=False)
     return "" if value is None else str(value)
+
+
+def shown_message(message: dict[str, Any], decode: bool) -> dict[str, Any]:
+    """A copy of a message to show, its body decoded by `decode_body` when `decode` asks."""
+    shown = dict(message)
+    if decode:
+        shown["msgBody"] = decode_body(message["msgBody"])
+    return shown
 
 
 def decode_body(body: str) -> Any:

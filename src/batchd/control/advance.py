@@ -1,4 +1,7 @@
-"""One job's step in a controller tick: runner outcomes, dependencies, hand-over, derivation.
+"""One job's step in a controller tick: its tasks in dependency order, then their derived states.
+
+Each task's step applies runner outcomes (see outcome), termination, then moves waiting
+instances on (see handover); the task's and the job's states are derived from the instances.
 
 Everything here runs inside the tick's unit of work: every state change and its events commit
 together, and the backend is only told what to do after that commit (see Effects).
@@ -13,62 +16,30 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-from batchd.compute.runner import InstanceResult
 from batchd.control import spec as spec_builder
 from batchd.control.effects import Effects
+from batchd.control.env_pass import EnvView
+from batchd.control.handover import apply_dependencies, fast_interrupt, hand_over
 from batchd.control.notify import Notifier
+from batchd.control.outcome import Outcome, apply_outcome
 from batchd.control.record import JobRecorder
+from batchd.control.step_context import StepContext
 from batchd.domain import instance as machine
 from batchd.domain import task as rules
 from batchd.domain.instance import Instance
 from batchd.domain.job import Job, Task
-from batchd.domain.node import CREATION_FAILED_REASON
-from batchd.domain.states import FINAL, SETTLED, FailedAction, InstanceState
+from batchd.domain.states import FINAL, SETTLED, InstanceState
 from batchd.store.database import Conn, Tx
 from batchd.store.repos import envs as env_repo
 from batchd.store.repos import jobs as repo
 
 S = InstanceState
-Apply = Callable[[tuple[Instance, list[str]]], Instance]
 UNSETTLED = [S.SUBMITTED, S.PENDING, S.RUNNABLE, S.STARTING, S.RUNNING]
 IN_FLIGHT = [S.STARTING, S.RUNNING]
-
-
-class Load(Protocol):
-    def __call__(
-        self, states: list[InstanceState], *, not_reason: str | None = ..., limit: int | None = ...
-    ) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What the backend reported about one attempt."""
-
-    index: int
-    attempt: int
-    running_on: str | None = None  # node id: the command was launched
-    started_at: float | None = None
-    result: InstanceResult | None = None
-    error: str = ""  # the attempt ended without a result (node lost, cancelled)
-    finished: bool = False
-
-
-@dataclass
-class EnvView:
-    """What hand-over needs to know about an environment this tick."""
-
-    env_id: str
-    running_nodes: int
-    usable: bool
-    failed_creations: int = 0  # node creations that failed so far
-    coming_nodes: int = 0  # nodes requested, starting or abnormal: they may yet run work
-    if_creation_failed: str = ""  # anonymous envs: the job's StateIfCreateCvmFailed
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,13 +76,15 @@ class JobStep:
             env_repo.instance_ids
         ),
     ) -> None:
-        self._tx = tx
+        self._context = StepContext(
+            conn=tx.conn,
+            job=job,
+            now_ms=now_ms,
+            effects=effects,
+            env_view=env_view,
+            work_root=work_root,
+        )
         self._node_instance_ids = node_instance_ids
-        self._job = job
-        self._now_ms = now_ms
-        self._effects = effects
-        self._env_view = env_view
-        self._work_root = work_root
         self._recorder = JobRecorder(tx, notifier, job, now_ms)
         self._ran: set[int] = set()  # tasks with an instance that started its command this tick
         # TASK_RUNNING / JOB_RUNNING already recorded this tick, right after the first instance
@@ -122,8 +95,8 @@ class JobStep:
         self.anonymous_ended = False  # a task with its own environment ended: retire it
 
     def run(self, outcomes: Mapping[str, list[Outcome]], data: JobData | None = None) -> Job:
-        job = self._job
-        data = data or JobData.load(self._tx.conn, job)
+        job = self._context.job
+        data = data or JobData.load(self._context.conn, job)
         tasks = list(data.tasks)
         self._counts = {task.pk: dict(data.counts.get(task.pk, {})) for task in tasks}
         self._specs = data.specs
@@ -151,7 +124,7 @@ class JobStep:
         terminating: bool,
         requested: set[tuple[int, int]],
     ) -> Task:
-        conn = self._tx.conn
+        conn = self._context.conn
         counts = self._counts[task.pk]
         # Termination looks at every unsettled instance; otherwise only the reported ones are
         # read now, and waiting ones later if the counts say something can happen to them.
@@ -212,19 +185,26 @@ class JobStep:
                 or current.state not in IN_FLIGHT
             ):
                 continue  # stale: an earlier attempt, already settled, or a repeated report
-            self._apply_outcome(task, current, outcome, terminating, requested, apply, tails)
+            apply_outcome(
+                self._context, task, current, outcome, terminating, requested, apply, tails
+            )
 
         # Termination: everything unsettled fails; in-flight attempts are killed first.
         for index, current in list(live.items()):
             if not (terminating or (task.pk, index) in requested):
                 continue
             if current.state in IN_FLIGHT:
-                key = spec_builder.attempt_key(self._job.job_id, task.name, index, current.attempt)
-                self._effects.kill.append((current.env_id, key, "TERMINATED_BY_USER"))
+                key = spec_builder.attempt_key(
+                    self._context.job.job_id, task.name, index, current.attempt
+                )
+                self._context.effects.kill.append((current.env_id, key, "TERMINATED_BY_USER"))
             elif current.state not in SETTLED:
                 apply(
                     machine.fail(
-                        current, "TERMINATED_BY_USER", "terminated by the user", self._now_ms
+                        current,
+                        "TERMINATED_BY_USER",
+                        "terminated by the user",
+                        self._context.now_ms,
                     )
                 )
                 repo.clear_termination(conn, task.pk, index)
@@ -232,15 +212,18 @@ class JobStep:
             if terminating or (task.pk, index) in requested:
                 apply(
                     machine.fail(
-                        current, "TERMINATED_BY_USER", "terminated by the user", self._now_ms
+                        current,
+                        "TERMINATED_BY_USER",
+                        "terminated by the user",
+                        self._context.now_ms,
                     )
                 )
                 repo.clear_termination(conn, task.pk, index)
 
         if not terminating:
-            self._dependencies(task, by_name, live, apply, load)
-            self._fast_interrupt(task, live, apply, load)
-            self._hand_over(task, live, apply, load, len(known))
+            apply_dependencies(self._context, task, by_name, self._counts, live, apply, load)
+            fast_interrupt(self._context, task, counts, live, apply, load)
+            hand_over(self._context, task, counts, self._specs, live, apply, load, len(known))
 
         # Save, then events in order: instances first, then the task.
         repo.save_instances(conn, task.pk, list(changed.values()), tails)
@@ -259,7 +242,7 @@ class JobStep:
             running = dataclasses.replace(task, state=S.RUNNING, ever_running=True)
             states = [state for state, n in self._counts[task.pk].items() for _ in range(n)]
             self._recorder.task(running, ["TASK_RUNNING"], states)
-        job = self._job
+        job = self._context.job
         if not job.ever_running and "" not in self._announced:
             self._announced.add("")
             task_states = [
@@ -267,250 +250,6 @@ class JobStep:
             ]
             running_job = dataclasses.replace(job, state=S.RUNNING, ever_running=True)
             self._recorder.job_event(running_job, ["JOB_RUNNING"], task_states)
-
-    def _apply_outcome(
-        self,
-        task: Task,
-        current: Instance,
-        outcome: Outcome,
-        terminating: bool,
-        requested: set[tuple[int, int]],
-        apply: Apply,
-        tails: dict[int, tuple[bytes, bytes]],
-    ) -> None:
-        if outcome.running_on is not None and current.state is S.STARTING:
-            started_ms = int((outcome.started_at or self._now_ms / 1000) * 1000)
-            current = apply(machine.start_running(current, outcome.running_on, started_ms))
-        if not outcome.finished:
-            return
-        result = outcome.result
-        if current.state is S.STARTING and result is not None and result.started_at is not None:
-            current = apply(
-                machine.start_running(current, result.node_id, int(result.started_at * 1000))
-            )
-        if result is not None and result.node_id and not current.node_id:
-            current = dataclasses.replace(current, node_id=result.node_id)
-        if result is not None:
-            tails[current.index] = (result.stdout_tail, result.stderr_tail)
-        if result is not None and result.reason == "" and result.exit_code == 0:
-            apply(machine.succeed(current, 0, self._now_ms))
-            return
-        if result is not None:
-            exit_code, reason, detail = result.exit_code, result.reason, result.detail
-        else:
-            exit_code, reason = None, outcome.error or "COMPUTE_NODE_LOST"
-            detail = "the compute node running the attempt was lost"
-            if reason != "TERMINATED_BY_USER" and not reason.isupper():
-                detail, reason = (
-                    f"the attempt ended without a result: {reason}",
-                    "COMPUTE_NODE_LOST",
-                )
-        if terminating or (task.pk, current.index) in requested or reason == "TERMINATED_BY_USER":
-            apply(
-                machine.fail(current, "TERMINATED_BY_USER", "terminated by the user", self._now_ms)
-            )
-            repo.clear_termination(self._tx.conn, task.pk, current.index)
-            return
-        if reason == CREATION_FAILED_REASON and result is None and current.state is S.STARTING:
-            self._creation_failed(task, current, apply)
-            return
-        apply(
-            machine.fail_attempt(
-                current,
-                exit_code=exit_code,
-                reason=reason,
-                detail=detail,
-                max_retry_count=task.max_retry,
-                failed_action=task.failed_action,
-                now_ms=self._now_ms,
-            )
-        )
-
-    def _creation_failed(self, task: Task, current: Instance, apply: Apply) -> None:
-        """The node this waiting attempt was bound for could not be created (§4.6): FAILED
-        counts it as a failed attempt, RUNNABLE puts the instance back to wait at no cost."""
-        key = spec_builder.attempt_key(self._job.job_id, task.name, current.index, current.attempt)
-        # It still sits in the cluster's queue: a replacement node would otherwise run it.
-        self._effects.kill.append((current.env_id, key, CREATION_FAILED_REASON))
-        view = self._env_view(task.env_id)
-        if view is not None and view.if_creation_failed == "RUNNABLE":
-            requeued, _ = machine.requeue(current)
-            apply((machine.note_waiting(requeued, *_waiting_for_node(view)), []))
-            return
-        apply(
-            machine.fail_attempt(
-                current,
-                exit_code=None,
-                reason=CREATION_FAILED_REASON,
-                detail="the compute node for the attempt could not be created "
-                "(StateIfCreateCvmFailed=FAILED); see DescribeTask for the retries left",
-                max_retry_count=task.max_retry,
-                failed_action=task.failed_action,
-                now_ms=self._now_ms,
-            )
-        )
-
-    def _dependencies(
-        self,
-        task: Task,
-        by_name: Mapping[str, Task],
-        live: dict[int, Instance],
-        apply: Apply,
-        load: Load,
-    ) -> None:
-        counts = self._counts[task.pk]
-        if not (counts.get(S.SUBMITTED) or counts.get(S.PENDING)):
-            return
-        upstream_names = [start for start, end in self._job.dependences if end == task.name]
-        upstream = [
-            rules.Upstream(
-                state=by_name[name].state,
-                any_instance_succeeded=self._counts[by_name[name].pk].get(S.SUCCEED, 0) > 0,
-            )
-            for name in upstream_names
-        ]
-        verdict = rules.readiness(self._job.depend_on, upstream)
-        if verdict is None and not counts.get(S.SUBMITTED):
-            return  # all of them wait for upstream already
-        load([S.SUBMITTED, S.PENDING] if verdict is not None else [S.SUBMITTED])
-        waiting = [i for i in live.values() if i.state in (S.SUBMITTED, S.PENDING)]
-        for current in sorted(waiting, key=lambda i: i.index):
-            if verdict is True:
-                apply(machine.make_runnable(current))
-            elif verdict is False:
-                apply(
-                    machine.fail(
-                        current,
-                        "DEPENDENCE_FAILED",
-                        "an upstream task did not meet the dependency condition",
-                        self._now_ms,
-                    )
-                )
-            elif current.state is S.SUBMITTED:
-                apply(machine.wait_for_upstream(current))
-
-    def _fast_interrupt(
-        self, task: Task, live: dict[int, Instance], apply: Apply, load: Load
-    ) -> None:
-        if task.failed_action is not FailedAction.FAST_INTERRUPT:
-            return
-        counts = self._counts[task.pk]
-        waiting = [S.SUBMITTED, S.PENDING, S.RUNNABLE]
-        if not counts.get(S.FAILED_INTERRUPTED) or not any(counts.get(s) for s in waiting):
-            return
-        load(waiting)
-        for current in sorted(live.values(), key=lambda i: i.index):
-            if current.state in waiting:
-                apply(
-                    machine.fail(
-                        current,
-                        "TASK_INTERRUPTED",
-                        "another instance of the task was interrupted",
-                        self._now_ms,
-                    )
-                )
-
-    def _hand_over(
-        self, task: Task, live: dict[int, Instance], apply: Apply, load: Load, read: int
-    ) -> None:
-        counts = self._counts[task.pk]
-        view = self._env_view(task.env_id) if task.env_id else None
-        if counts.get(S.RUNNABLE):
-            if view is None or not view.usable:
-                load([S.RUNNABLE], not_reason="ENV_UNAVAILABLE")
-                runnable = sorted(
-                    (i for i in live.values() if i.state is S.RUNNABLE), key=lambda i: i.index
-                )
-                for current in runnable:
-                    if current.reason != "ENV_UNAVAILABLE":
-                        apply(
-                            (
-                                machine.note_waiting(
-                                    current,
-                                    "ENV_UNAVAILABLE",
-                                    f"compute environment {task.env_id or '(none)'} is not usable: "
-                                    "it was deleted or is being deleted",
-                                ),
-                                [],
-                            )
-                        )
-                return
-            if task.anonymous and view.failed_creations and not view.running_nodes:
-                # Its node could not be created: hand nothing over until a node runs.
-                self._without_node(task, view, live, apply, load)
-                return
-            in_flight = counts.get(S.STARTING, 0) + counts.get(S.RUNNING, 0)
-            room = counts[S.RUNNABLE]
-            if task.max_concurrent > 0:
-                room = min(room, max(0, task.max_concurrent - in_flight))
-            if room:
-                # The first `room` by index: among as many more rows as were read already (some
-                # of those rows may have moved on in memory).
-                load([S.RUNNABLE], limit=room + read)
-                runnable = sorted(
-                    (i for i in live.values() if i.state is S.RUNNABLE), key=lambda i: i.index
-                )
-                stored = self._specs.get(task.pk)
-                submitted_spec = (
-                    json.loads(stored) if stored else repo.task_spec(self._tx.conn, task.pk)
-                )
-                for current in runnable[:room]:
-                    updated, names = machine.hand_over(current, view.env_id, self._now_ms)
-                    apply((updated, names))
-                    self._effects.submit.append(
-                        (
-                            view.env_id,
-                            spec_builder.build(
-                                self._job, task, updated, submitted_spec, self._work_root
-                            ),
-                        )
-                    )
-        if view is not None and view.running_nodes == 0 and counts.get(S.STARTING):
-            # The most common complaint about batch services: work stuck with no reason.
-            load([S.STARTING], not_reason="WAITING_FOR_COMPUTE_NODE")
-            starting = sorted(
-                (i for i in live.values() if i.state is S.STARTING), key=lambda i: i.index
-            )
-            for current in starting:
-                if current.reason != "WAITING_FOR_COMPUTE_NODE":
-                    apply(
-                        (
-                            machine.note_waiting(
-                                current,
-                                "WAITING_FOR_COMPUTE_NODE",
-                                f"no compute node of {view.env_id} is running; the attempt waits "
-                                "for one (check DescribeComputeEnv for node states)",
-                            ),
-                            [],
-                        )
-                    )
-
-    def _without_node(
-        self, task: Task, view: EnvView, live: dict[int, Instance], apply: Apply, load: Load
-    ) -> None:
-        """RUNNABLE instances of a task whose own node could not be created: they wait for a
-        replacement; with StateIfCreateCvmFailed=FAILED and none coming, they fail (no attempt
-        could ever run)."""
-        load([S.RUNNABLE])
-        runnable = sorted(
-            (i for i in live.values() if i.state is S.RUNNABLE), key=lambda i: i.index
-        )
-        give_up = view.if_creation_failed != "RUNNABLE" and not view.coming_nodes
-        reason, detail = _waiting_for_node(view)
-        for current in runnable:
-            if give_up:
-                apply(
-                    machine.fail(
-                        current,
-                        CREATION_FAILED_REASON,
-                        f"no compute node of {view.env_id} could be created and "
-                        "ResourceMaxRetryCount allows no more replacements "
-                        "(StateIfCreateCvmFailed=FAILED)",
-                        self._now_ms,
-                    )
-                )
-            elif (current.reason, current.detail) != (reason, detail):
-                apply((machine.note_waiting(current, reason, detail), []))
 
     # --- derivation ----------------------------------------------------------------------------
 
@@ -521,11 +260,11 @@ class JobStep:
         new_state = rules.derive(states, ever_running)
         if new_state == task.state and ever_running == task.ever_running:
             return task
-        end_ms = self._now_ms if new_state in SETTLED else None
+        end_ms = self._context.now_ms if new_state in SETTLED else None
         updated = dataclasses.replace(
             task, state=new_state, ever_running=ever_running, end_ms=end_ms
         )
-        repo.save_task(self._tx.conn, updated)
+        repo.save_task(self._context.conn, updated)
         names = _events("TASK", task, updated, announced=task.name in self._announced)
         self._recorder.task(updated, names, states)
         if task.anonymous and new_state in FINAL:
@@ -533,7 +272,7 @@ class JobStep:
         return updated
 
     def _derive_job(self, tasks: list[Task], terminating: bool) -> Job:
-        job = self._job
+        job = self._context.job
         states = [task.state for task in tasks]
         ever_running = job.ever_running or any(t.ever_running for t in tasks)
         new_state = rules.derive(states, ever_running)
@@ -544,7 +283,7 @@ class JobStep:
         next_action = job.next_action
         if terminating and all(t.state in SETTLED for t in tasks):
             next_action = ""
-        end_ms = (job.end_ms or self._now_ms) if new_state in SETTLED else None
+        end_ms = (job.end_ms or self._context.now_ms) if new_state in SETTLED else None
         updated = dataclasses.replace(
             job,
             state=new_state,
@@ -557,22 +296,8 @@ class JobStep:
         self._recorder.job_event(updated, names, states)
         updated = dataclasses.replace(updated, sequence=self._recorder.sequence)
         if updated != job:
-            repo.save_job(self._tx.conn, updated)
+            repo.save_job(self._context.conn, updated)
         return updated
-
-
-def _waiting_for_node(view: EnvView) -> tuple[str, str]:
-    """StateReason and detail of an instance waiting after its node could not be created."""
-    if view.coming_nodes:
-        return CREATION_FAILED_REASON, (
-            f"the compute node of {view.env_id} could not be created; the instance waits for a "
-            "replacement node (Task.ResourceMaxRetryCount)"
-        )
-    return CREATION_FAILED_REASON, (
-        f"no compute node of {view.env_id} could be created and Task.ResourceMaxRetryCount allows "
-        "no more replacements; the instance waits (StateIfCreateCvmFailed=RUNNABLE): terminate "
-        "the job and submit it again"
-    )
 
 
 def _upstream_first(tasks: list[Task], dependences: Sequence[tuple[str, str]]) -> list[int]:

@@ -21,18 +21,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from batchd.compute.backend import ComputeBackend, NodeSize
-from batchd.compute.runner import InstanceResult, InstanceSpec
+from batchd.compute.backend import ComputeBackend
+from batchd.compute.runner import InstanceResult
+from batchd.control import env_pass, execution, recovery
 from batchd.control import nodes as node_steps
 from batchd.control import spec as spec_builder
-from batchd.control.advance import EnvView, JobData, JobStep, Outcome
+from batchd.control.advance import JobData, JobStep
 from batchd.control.effects import Effects
+from batchd.control.env_pass import EnvView
 from batchd.control.notify import Notifier
-from batchd.domain import instance as instance_machine
+from batchd.control.outcome import Outcome, Outcomes, report_creation_failed
 from batchd.domain.instance import InvalidTransition
-from batchd.domain.job import Env, Job
-from batchd.domain.node import ALIVE, CREATION_FAILED_REASON
-from batchd.domain.states import InstanceState, NodeState
+from batchd.domain.job import Job
 from batchd.mq.context import Context
 from batchd.mq.signals import Signal
 from batchd.store.database import Conn, Tx
@@ -40,7 +40,6 @@ from batchd.store.repos import envs as env_repo
 from batchd.store.repos import jobs as job_repo
 
 log = logging.getLogger(__name__)
-N = NodeState
 
 # A tick steps jobs for at most TICK_BUDGET_S, and for only TICK_SLICE_S when requests wait for
 # the writer: the jobs left over are the first stepped by the next tick, which follows at once.
@@ -52,8 +51,6 @@ FIRST_CHUNK, CHUNK = 4, 32  # jobs read in bulk at once: at first, and at most
 # while a wake-up after a quiet moment is served at once.
 GATHER_S = 0.005
 NODE_IDS_KEPT = 10_000  # node id -> instance id pairs remembered (they never change)
-
-Outcomes = dict[str, dict[str, list[Outcome]]]
 
 
 def _outcomes() -> Outcomes:
@@ -226,20 +223,20 @@ class Controller:
         hit: list[str] = []  # jobs whose waiting attempts a failed node creation hit
         for item in taken.membership:
             failed = node_steps.apply_membership(tx, self._notifier, item, now_ms, effects)
-            if failed is not None and _creation_failed(tx, failed, taken.outcomes):
+            if failed is not None and report_creation_failed(tx, failed, taken.outcomes):
                 hit.append(failed.job_id)
         dirty = dict.fromkeys(job_repo.active_ids(tx.conn)) if taken.full_pass else {}
         dirty.update(dict.fromkeys(taken.dirty))
         dirty.update(dict.fromkeys(hit))
         views, changed = dict(self._views), list[str]()
         if taken.envs_changed or taken.full_pass:
-            views, changed = self._step_envs(tx, now_ms, effects)
+            views, changed = env_pass.step_envs(tx, self._notifier, now_ms, effects, self._views)
             # A job may wait for what its environment's view says (usable, nodes running).
             dirty.update(dict.fromkeys(job_repo.active_in_envs(tx.conn, changed)))
 
         def env_view(env_id: str) -> EnvView | None:
             if env_id not in views:  # not read since it was created: read it now
-                views[env_id] = _view_of(tx, env_id)
+                views[env_id] = env_pass.view_of(tx, env_id)
             return views[env_id]
 
         pending = list(dirty)
@@ -355,78 +352,22 @@ class Controller:
             self._instance_ids.update(env_repo.instance_ids(conn, missing))
         return {n: self._instance_ids[n] for n in node_ids if n in self._instance_ids}
 
-    def _step_envs(
-        self, tx: Tx, now_ms: int, effects: Effects
-    ) -> tuple[dict[str, EnvView | None], list[str]]:
-        """Start requested nodes, tear deleting environments down; answers every environment's
-        view and the ids of those whose view is not what it was."""
-        envs = env_repo.all_envs(tx.conn)
-        counts = env_repo.node_counts(tx.conn)
-        busy = [env for env in envs if env.deleting or counts.get(env.pk, {}).get(N.SUBMITTED)]
-        for env in busy:
-            node_steps.step_env(tx, self._notifier, env, now_ms, effects)
-        if busy:
-            envs = env_repo.all_envs(tx.conn)
-            counts = env_repo.node_counts(tx.conn)
-        views: dict[str, EnvView | None] = {
-            env.env_id: _view(env, counts.get(env.pk, {})) for env in envs
-        }
-        before = self._views
-        changed = sorted(
-            env_id
-            for env_id in before.keys() | views.keys()
-            if before.get(env_id) != views.get(env_id)
-        )
-        return views, changed
-
     async def _recover(self) -> None:
-        """After a restart: attempts that were in flight are lost; nodes are started again."""
+        """After a restart: attempts that were in flight are lost; nodes are started again (see
+        recovery). The first tick then steps every unfinished job."""
         now_ms = self._ctx.now_ms()
 
-        requeued_jobs: list[str] = []
+        def work(tx: Tx) -> recovery.Recovery:
+            return recovery.recover(tx, self._notifier, now_ms)
 
-        def work(tx: Tx) -> tuple[Effects, list[tuple[str, str, Outcome]]]:
-            lost = []
-            requeued_jobs.clear()  # a unit may run twice when its group is redone
-            for job_pk, task_pk, index in job_repo.in_flight(tx.conn):
-                job = job_repo.by_pk(tx.conn, job_pk)
-                instance = job_repo.instance_at(tx.conn, task_pk, index)
-                task = next(t for t in job_repo.tasks_of(tx.conn, job_pk) if t.pk == task_pk)
-                if instance is not None and instance.state is InstanceState.STARTING:
-                    requeued, _ = instance_machine.requeue(instance)
-                    job_repo.save_instances(tx.conn, task_pk, [requeued])
-                    requeued_jobs.append(job.job_id)
-                elif instance is not None:
-                    lost.append(
-                        (
-                            job.job_id,
-                            task.name,
-                            Outcome(
-                                index=index,
-                                attempt=instance.attempt,
-                                finished=True,
-                                error="COMPUTE_NODE_LOST",
-                            ),
-                        )
-                    )
-            effects = Effects()
-            for env in env_repo.all_envs(tx.conn):
-                effects.open_envs.append(env.env_id)
-                for node in env_repo.nodes_of(tx.conn, env):
-                    if node_steps.restart(tx, self._notifier, env, node, now_ms):
-                        effects.add_nodes.setdefault(env.env_id, []).append(
-                            NodeSize(node.node_id, node.cpu, node.mem_gib)
-                        )
-            return effects, lost
-
-        effects, lost = await self._ctx.db.write(work)
-        for job_id, task_name, outcome in lost:
+        done = await self._ctx.db.write(work)
+        for job_id, task_name, outcome in done.lost:
             self._outcomes[job_id][task_name].append(outcome)
             self._dirty[job_id] = None
-        for job_id in requeued_jobs:
+        for job_id in done.requeued_jobs:
             self._dirty[job_id] = None
         self._full_pass = True
-        self._effects.put_nowait(effects)
+        self._effects.put_nowait(done.effects)
 
     async def _carry_out(self) -> None:
         while True:
@@ -434,69 +375,6 @@ class Controller:
             backend = self.backend
             assert backend is not None
             try:
-                for env_id in effects.open_envs:
-                    await backend.open_env(env_id)
-                for env_id, sizes in effects.add_nodes.items():
-                    await backend.open_env(env_id)
-                    await backend.add_nodes(env_id, sizes)
-                by_env: dict[str, list[InstanceSpec]] = {}
-                for env_id, spec in effects.submit:
-                    by_env.setdefault(env_id, []).append(spec)
-                for env_id, specs in by_env.items():
-                    await backend.open_env(env_id)
-                    backend.submit(env_id, specs)
-                for env_id, key, reason in effects.kill:
-                    await backend.kill(env_id, key, reason)
-                for env_id, node_ids in effects.remove_nodes.items():
-                    await backend.remove_nodes(env_id, node_ids)
-                for env_id in effects.close_envs:
-                    await backend.close_env(env_id)
+                await execution.carry_out(backend, effects)
             except Exception:
                 log.exception("compute backend failed", extra={"event": "backend_failed"})
-
-
-def _view_of(tx: Tx, env_id: str) -> EnvView | None:
-    env = env_repo.by_id(tx.conn, env_id)
-    if env is None:
-        return None
-    counts: dict[NodeState, int] = {}
-    for node in env_repo.nodes_of(tx.conn, env):
-        counts[node.state] = counts.get(node.state, 0) + 1
-    return _view(env, counts)
-
-
-def _view(env: Env, counts: dict[NodeState, int]) -> EnvView:
-    running = counts.get(N.RUNNING, 0)
-    return EnvView(
-        env.env_id,
-        running,
-        usable=not env.deleting,
-        failed_creations=env.creation_failures,
-        coming_nodes=sum(counts.get(state, 0) for state in ALIVE) - running,
-        if_creation_failed=env.if_creation_failed,
-    )
-
-
-def _creation_failed(tx: Tx, failed: node_steps.CreationFailed, outcomes: Outcomes) -> bool:
-    """Report the task's attempts that wait for a node (STARTING, bound for the failed
-    environment) as ended by the failed creation; JobStep fails or requeues them per the job's
-    StateIfCreateCvmFailed. Answers whether there were any."""
-    jobs = job_repo.active_by_ids(tx.conn, [failed.job_id])
-    task = job_repo.task_by_name(tx.conn, jobs[0].pk, failed.task_name) if jobs else None
-    if task is None:
-        return False
-    waiting = [
-        i
-        for i in job_repo.instances_where(tx.conn, task.pk, [InstanceState.STARTING])
-        if i.env_id == failed.env_id
-    ]
-    for instance in waiting:
-        outcomes[failed.job_id][task.name].append(
-            Outcome(
-                index=instance.index,
-                attempt=instance.attempt,
-                finished=True,
-                error=CREATION_FAILED_REASON,
-            )
-        )
-    return bool(waiting)

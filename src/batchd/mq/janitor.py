@@ -7,7 +7,8 @@ import logging
 
 from batchd.mq.context import Context
 from batchd.store.database import Tx
-from batchd.store.repos import queues as repo
+from batchd.store.repos import messages as message_repo
+from batchd.store.repos import queues as queue_repo
 
 log = logging.getLogger(__name__)
 
@@ -29,4 +30,7 @@ async def run(ctx: Context, interval: float = INTERVAL_SECONDS) -> None:
 
 def purge_all(ctx: Context, tx: Tx) -> int:
     now_ms = ctx.now_ms()
-    return sum(repo.purge_expired(tx.conn, queue, now_ms) for queue in repo.all_queues(tx.conn))
+    return sum(
+        message_repo.purge_expired(tx.conn, queue, now_ms)
+        for queue in queue_repo.all_queues(tx.conn)
+    )

@@ -13,6 +13,7 @@ from batchd.domain.queue import QueueAttributes
 from batchd.domain.scope import Scope
 from batchd.mq.context import Context
 from batchd.store.database import Conn, Tx
+from batchd.store.repos import messages as message_repo
 from batchd.store.repos import queues as repo
 
 
@@ -30,10 +31,10 @@ def send_in(
     now_ms = ctx.now_ms()
     if not repo.reserve(tx.conn, queue, len(bodies)):
         # Expired messages may still be counted: drop them before refusing.
-        repo.purge_expired(tx.conn, queue, now_ms)
+        message_repo.purge_expired(tx.conn, queue, now_ms)
         if not repo.reserve(tx.conn, queue, len(bodies)):
             raise errors.QueueFull(resource=queue.name)
-    msg_ids = repo.insert_messages(tx.conn, queue, bodies, now_ms, delay_seconds * 1000)
+    msg_ids = message_repo.insert_messages(tx.conn, queue, bodies, now_ms, delay_seconds * 1000)
     if delay_seconds == 0:
         tx.after_commit(lambda: ctx.signals.queue_changed(queue.pk))
     return msg_ids
@@ -65,7 +66,7 @@ class QueueService:
             attributes = queue_rules.apply(queue.attributes, changes)
             repo.update_attributes(tx.conn, queue, attributes, ctx.now_ms())
             if attributes.rewind_seconds == 0 and queue.attributes.rewind_seconds > 0:
-                repo.drop_rewindable(tx.conn, queue)
+                message_repo.drop_rewindable(tx.conn, queue)
 
         await ctx.db.write(work)
 
@@ -74,7 +75,7 @@ class QueueService:
 
         def work(conn: Conn) -> tuple[Queue, QueueCounters]:
             queue = require(conn, scope, name)
-            return queue, repo.counters(conn, queue, now_ms)
+            return queue, message_repo.counters(conn, queue, now_ms)
 
         return await self._ctx.db.read(work)
 
@@ -117,7 +118,7 @@ class QueueService:
         def work(tx: Tx) -> tuple[Queue, list[ReceivedMessage], int | None]:
             now_ms = ctx.now_ms()
             queue = require(tx.conn, scope, name)
-            received = repo.receive(
+            received = message_repo.receive(
                 tx.conn,
                 scope,
                 queue,
@@ -127,7 +128,7 @@ class QueueService:
                     lambda: ctx.signals.queue_changed(dead.pk)
                 ),
             )
-            wake_ms = None if received else repo.next_visible_ms(tx.conn, queue, now_ms)
+            wake_ms = None if received else message_repo.next_visible_ms(tx.conn, queue, now_ms)
             return queue, received, wake_ms
 
         queue, received, wake_ms = await ctx.db.write(work)
@@ -164,7 +165,7 @@ class QueueService:
         def work(tx: Tx) -> list[str]:
             queue = require(tx.conn, scope, name)
             now_ms = ctx.now_ms()
-            return repo.delete_messages(tx.conn, queue, handles, now_ms)
+            return message_repo.delete_messages(tx.conn, queue, handles, now_ms)
 
         return await ctx.db.write(work)
 
@@ -179,7 +180,7 @@ class QueueService:
             now_s = ctx.now_ms() // 1000
             if not now_s - rewind_seconds <= start_consume_time <= now_s:
                 raise errors.InvalidRewindTime(parameter="startConsumeTime")
-            restored = repo.rewind(tx.conn, queue, start_consume_time * 1000, ctx.now_ms())
+            restored = message_repo.rewind(tx.conn, queue, start_consume_time * 1000, ctx.now_ms())
             tx.after_commit(lambda: ctx.signals.queue_changed(queue.pk))
             return restored
 
@@ -193,7 +194,7 @@ class QueueService:
         now_ms = self._ctx.now_ms()
 
         def work(conn: Conn) -> list[PeekedMessage]:
-            return repo.peek(conn, require(conn, scope, name), limit, now_ms, offset)
+            return message_repo.peek(conn, require(conn, scope, name), limit, now_ms, offset)
 
         return await self._ctx.db.read(work)
 
@@ -202,6 +203,6 @@ class QueueService:
 
         def work(tx: Tx) -> None:
             queue = require(tx.conn, scope, name)
-            repo.delete_all_messages(tx.conn, queue)
+            message_repo.delete_all_messages(tx.conn, queue)
 
         await self._ctx.db.write(work)

@@ -18,7 +18,8 @@ from starlette.responses import Response
 from batchd.api.auth import Keyring, NonceCache
 from batchd.api.cmq import errors as cmq_errors
 from batchd.api.cmq import signing
-from batchd.api.cmq.actions import ACTIONS, WIRE_NAMES, Reply
+from batchd.api.cmq.actions import ACTIONS, WIRE_NAMES
+from batchd.api.cmq.actions_common import Reply
 from batchd.api.cmq.params import COMMON, Params, canonical
 from batchd.api.metrics import RequestMetrics
 from batchd.domain import errors

@@ -76,7 +76,7 @@ async def _job(visit: Visit, job_id: str) -> dict[str, Any]:
     job = await actions("DescribeJob", scope, {"JobId": job_id})
     tasks = []
     for view in job["TaskSet"]:
-        _, task, found, counts, node_ids = await visit.deps.batch.task(
+        _, task, found, counts, node_ids = await visit.deps.batch.jobs.task(
             scope, job_id, view["TaskName"], None, 0, MAX_INSTANCES
         )
         instances = [

@@ -11,11 +11,10 @@ import typer
 from rich.text import Text
 from typer.core import TyperGroup
 
-from batchd.cli import batch_commands, commands
+from batchd.cli import batch_connection, cmq_connection, receiver
 from batchd.cli.batch_client import BatchClient
-from batchd.cli.batch_commands import RegionOpt
 from batchd.cli.client import CmqClient
-from batchd.cli.commands import DataDirOpt, EndpointOpt, OutputOpt, QueueArg
+from batchd.cli.option import DataDirOpt, EndpointOpt, OutputOpt, QueueArg, RegionOpt
 from batchd.cli.output import Format, emit, emit_line, err, out
 from batchd.domain import notifications
 
@@ -73,7 +72,7 @@ def _owner_id(client: BatchClient, owner: str) -> str:
     """A job or environment id as given; anything else is the name of an existing environment."""
     if _OWNER_ID.fullmatch(owner):
         return owner
-    return batch_commands._env_id(client, owner)
+    return batch_connection.find_env_id(client, owner)
 
 
 def _group(event_name: str) -> str:
@@ -136,7 +135,7 @@ def show(
     `batchd events ID` is the same. With -o json: the envelopes of events.md §3.1, as a queue
     consumer decodes them (without the EventVars of any one topic).
     """
-    with batch_commands._client(endpoint, data_dir, region) as client:
+    with batch_connection.connect(endpoint, data_dir, region) as client:
         owner_id = _owner_id(client, owner)
         entries, total = _history(client, owner_id, limit)
     if output is Format.JSON:
@@ -196,7 +195,7 @@ def replay(
 
     Consumers see the same EventId and Sequence as the first time, so they can drop repeats.
     """
-    with batch_commands._client(endpoint, data_dir, region) as client:
+    with batch_connection.connect(endpoint, data_dir, region) as client:
         owner_id = _owner_id(client, owner)
         params: dict[str, Any] = {"OwnerId": owner_id, "TopicName": topic}
         if event_ids:
@@ -260,21 +259,21 @@ def _follow(client: CmqClient, queue: str, count: int | None, wait: int, raw: bo
     handled = 0
     waiting = f"waiting for events on queue {queue} (Ctrl-C to stop)"
     with (
-        commands._Stopper() as stopper,
-        commands._status(waiting, spinner=True, line=True) as update,
+        receiver.Stopper() as stopper,
+        receiver.status(waiting, spinner=True, line=True) as update,
     ):
         while not stopper.requested and (count is None or handled < count):
             # never receive more than --count still wants: the rest would stay hidden
             wanted = MAX_RECEIVE if count is None else min(MAX_RECEIVE, count - handled)
             try:
                 with stopper.interruptible():
-                    messages = commands._receive(client, queue, wanted, wait)
-            except commands._Stop:
+                    messages = receiver.receive(client, queue, wanted, wait)
+            except receiver.Stop:
                 break
             for message in messages:
                 _show_message(message, raw)
             if messages:
-                commands._delete(client, queue, messages)
+                receiver.delete(client, queue, messages)
                 handled += len(messages)
                 update(f"{handled} received and deleted; {waiting}")
     return handled
@@ -301,6 +300,6 @@ def follow(
 
     `batchd events --follow QUEUE` is the same.
     """
-    with commands._client(endpoint, data_dir) as client:
+    with cmq_connection.connect(endpoint, data_dir) as client:
         handled = _follow(client, queue, count, wait, raw)
     err.print(f"stopped: {handled} message(s) received and deleted", markup=False)

@@ -1,0 +1,38 @@
+"""What the parts of one job's step share: its unit of work, job, time and backend effects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from batchd.control.effects import Effects
+from batchd.control.env_pass import EnvView
+from batchd.domain.instance import Instance
+from batchd.domain.job import Job
+from batchd.domain.states import InstanceState
+from batchd.store.database import Conn
+
+# Records an instance's new version and its events in the step (a transition's result).
+Apply = Callable[[tuple[Instance, list[str]]], Instance]
+
+
+class Load(Protocol):
+    """Reads more of the task's instances in these states into the step."""
+
+    def __call__(
+        self, states: list[InstanceState], *, not_reason: str | None = ..., limit: int | None = ...
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StepContext:
+    """One job's step in a tick, as its parts see it."""
+
+    conn: Conn
+    job: Job
+    now_ms: int
+    effects: Effects
+    env_view: Callable[[str], EnvView | None]
+    work_root: Path
