@@ -44,12 +44,10 @@ import contextlib
 import itertools
 import math
 import os
-import platform
 import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -59,35 +57,38 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from batchd.cli.batch_client import BatchApiError, BatchClient
 
-HOST = "127.0.0.1"
-APP_ID = "1250000001"
-SECRET_ID = "AKIDbenchmark"
-SECRET_KEY = "benchmark-key"
-REGION = "ap-guangzhou"
-ZONE = "ap-guangzhou-2"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+# bench/ is sys.path[0] when a script runs and, having no __init__.py, mypy's root for its files:
+# so the shared modules are imported by their plain names.
+from jobs import (
+    FINAL_JOB_STATES,
+    JOB_POLL,
+    NODE_CPU,
+    NODES,
+    create_env,
+    instances_done,
+    submit_job,
+    wait_job,
+)
+from machine import REPO_ROOT
+from processes import descendants, own_cpu, proc_stat, ticks_to_seconds
+from report import percentile, print_closing, print_header, progress, table, verdict
+from server import LEFTOVER_GRACE, Batchd, StopResult, exit_on_sigterm, launched, stop, wait_healthy
+
 SLURM_SCRIPT = REPO_ROOT.parent / "shared" / "peers" / "slurm-local.sh"
 
-NODES = 2
-NODE_CPU = 1
 CLIENTS = 8  # SubmitJob threads in (d)
 SLURM_TASKS = 100
-JOB_POLL = 0.05  # s between DescribeJob calls
 TASK_POLL = 0.01  # s between DescribeTask calls in (c)
 PROGRESS_EVERY = 20.0  # s between progress lines in (a)
 PHASE_A = "(a) many instances"
 PHASE_D = "(d) SubmitJob load"
 LATENCY_COMMAND = "sleep 0.2"
-STOP_GRACE = 40.0  # s between SIGTERM and SIGKILL
 TERMINATE_WAIT = 60.0  # s an unfinished job of (a) may take to end after TerminateJob
-LEFTOVER_GRACE = 5.0  # s a descendant may outlive the server before it is killed
-FINAL_JOB_STATES = ("SUCCEED", "FAILED")
 LIVE_JOB_STATES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
 SLURM_FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"}
 
@@ -96,10 +97,8 @@ GOAL_START_P50_MS = 100.0
 GOAL_SUBMIT_RATE = 300.0  # SubmitJob/s
 GOAL_SUBMIT_P99_MS = 50.0
 
-STARTED = time.monotonic()
 
-
-# --- options and machine ------------------------------------------------------------------
+# --- options --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,94 +127,7 @@ def parse_options(argv: Sequence[str]) -> Options:
     return Options(1000, 240.0, 50, 60.0, 1.0, 10.0, script)
 
 
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def machine_facts() -> list[str]:
-    return [
-        f"nproc:   {len(os.sched_getaffinity(0))} (os.cpu_count {os.cpu_count()})",
-        f"CPU:     {cpu_model()}",
-        f"Python:  {platform.python_implementation()} {platform.python_version()}",
-        f"OS:      {platform.platform()}",
-        f"batchd:  {revision()}",
-        f"load:    {load_average()} at the start (other processes share these CPUs)",
-    ]
-
-
-def revision() -> str:
-    """The git commit the benchmark runs against, marked when the work tree differs."""
-    try:
-        commit = git_output("rev-parse", "--short", "HEAD")
-        dirty = git_output("status", "--porcelain", "--untracked-files=no", "src")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown revision"
-    return f"{commit}{' + uncommitted changes in src/' if dirty else ''}"
-
-
-def git_output(*args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
-    return done.stdout.strip()
-
-
-def load_average() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
-
-
-def progress(message: str) -> None:
-    print(f"[{time.monotonic() - STARTED:6.1f} s] {message}", file=sys.stderr, flush=True)
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile (NaN when empty)."""
-    ordered = sorted(values)
-    if not ordered:
-        return math.nan
-    return ordered[max(1, math.ceil(len(ordered) * p / 100)) - 1]
-
-
 # --- CPU accounting -------------------------------------------------------------------------
-
-
-def proc_stat(pid: int) -> list[str] | None:
-    """The fields of /proc/PID/stat after the command name (state first), or None if gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()
-
-
-def ticks_to_seconds(ticks: int) -> float:
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def own_cpu(fields: list[str]) -> float:
-    """utime + stime of a process, in seconds."""
-    return ticks_to_seconds(int(fields[11]) + int(fields[12]))
-
-
-def parent_map() -> dict[int, int]:
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := proc_stat(int(entry.name))) is not None:
-            parents[int(entry.name)] = int(fields[1])
-    return parents
-
-
-def descendants(pid: int) -> list[int]:
-    parents = parent_map()
-    found, frontier = [], [pid]
-    while frontier:
-        children = [child for child, parent in parents.items() if parent in frontier]
-        found += children
-        frontier = children
-    return found
 
 
 def tree_cpu(fields: list[str]) -> float:
@@ -272,72 +184,19 @@ class CpuMeter:
 # --- batchd server --------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def healthy(base_url: str) -> bool:
-    try:
-        return httpx.get(f"{base_url}/healthz", timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def server_command(data_dir: Path, port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "batchd.app",
-        "serve",
-        "--data-dir",
-        str(data_dir),
-        "--port",
-        str(port),
-        "--log-level",
-        "WARNING",
-    ]
-
-
-def server_env() -> dict[str, str]:
-    """No BATCHD_* from the caller's environment: the default store, the benchmark's keys."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHD_")}
-    env.update(BATCHD_APPID=APP_ID, BATCHD_SECRET_ID=SECRET_ID, BATCHD_SECRET_KEY=SECRET_KEY)
-    return env
-
-
 @dataclass(slots=True)
-class Server:
-    base_url: str
-    process: subprocess.Popen[bytes]
+class Server(Batchd):
+    """The server subprocess with the meter of its CPU and its nodes' per phase."""
+
     cpu: CpuMeter
-    log_path: Path
-
-    def client(self) -> BatchClient:
-        return BatchClient(self.base_url, SECRET_ID, SECRET_KEY, REGION)
-
-
-@dataclass(frozen=True, slots=True)
-class StopResult:
-    seconds: float  # SIGTERM -> exit
-    killed: bool  # SIGKILL was needed
-    outlived: list[str]  # descendants still running when the server had exited
-    leftovers: list[str]  # of those, the ones still running LEFTOVER_GRACE s later: killed
-    exit_code: int | None
 
 
 @contextlib.contextmanager
 def batchd_server(data_dir: Path) -> Iterator[Server]:
     """`batchd serve` as a subprocess; always stopped on exit."""
-    port = free_port()
-    base_url = f"http://{HOST}:{port}"
-    log_path = data_dir / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            server_command(data_dir, port), env=server_env(), stdout=log, stderr=subprocess.STDOUT
-        )
-        server = Server(base_url, process, CpuMeter(process.pid), log_path)
+    with launched(data_dir) as batchd:
+        process = batchd.process
+        server = Server(batchd.base_url, process, batchd.log_path, CpuMeter(process.pid))
         try:
             with server.cpu.phase("start (-> /healthz 200)"):
                 wait_healthy(server)
@@ -346,37 +205,9 @@ def batchd_server(data_dir: Path) -> Iterator[Server]:
             stop_server(server)
 
 
-def wait_healthy(server: Server) -> None:
-    deadline = time.monotonic() + 60  # migrations and imports are slow on a busy machine
-    while not healthy(server.base_url):
-        if server.process.poll() is not None or time.monotonic() > deadline:
-            tail = server.log_path.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"batchd did not become healthy at {server.base_url}:\n{tail}")
-        time.sleep(0.05)
-
-
 def stop_server(server: Server) -> StopResult:
-    """SIGTERM, SIGKILL after STOP_GRACE s; then end the descendants it left behind, by pid."""
-    process = server.process
-    if process.poll() is not None:
-        return StopResult(0.0, False, [], [], process.returncode)
-    family = identities(descendants(process.pid))
-    started = time.monotonic()
-    process.send_signal(signal.SIGTERM)
-    exited = wait_exit(server, STOP_GRACE)
-    if not exited:
-        process.kill()
-    process.wait(timeout=30)
-    seconds = time.monotonic() - started
-    outlived = describe(survivors(family))
-    deadline = time.monotonic() + LEFTOVER_GRACE
-    while (leftovers := survivors(family)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    killed = describe(leftovers)
-    for pid, _ in leftovers:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    return StopResult(seconds, not exited, outlived, killed, process.returncode)
+    """stop(), reading the server's CPU until it has exited."""
+    return stop(server.process, lambda timeout: wait_exit(server, timeout))
 
 
 def wait_exit(server: Server, timeout: float) -> bool:
@@ -391,102 +222,6 @@ def wait_exit(server: Server, timeout: float) -> bool:
         server.cpu.last_server = own_cpu(fields)
         time.sleep(0.05)
     return False
-
-
-def identities(pids: Sequence[int]) -> list[tuple[int, str]]:
-    """(pid, start time) pairs, so that a reused pid is never mistaken for one of ours."""
-    return [(pid, fields[18]) for pid in pids if (fields := proc_stat(pid)) is not None]
-
-
-def survivors(family: Sequence[tuple[int, str]]) -> list[tuple[int, str]]:
-    """The processes of `family` still running: same pid and start time, not a zombie."""
-    alive = []
-    for pid, start_time in family:
-        fields = proc_stat(pid)
-        if fields is not None and fields[18] == start_time and fields[0] not in ("Z", "X"):
-            alive.append((pid, start_time))
-    return alive
-
-
-def describe(processes: Sequence[tuple[int, str]]) -> list[str]:
-    """`pid command line` of each process (shortened)."""
-    lines = []
-    for pid, _ in processes:
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            argv = [b"?"]
-        lines.append(f"{pid} {b' '.join(argv).decode(errors='replace').strip()[:120]}")
-    return lines
-
-
-# --- Batch API helpers ----------------------------------------------------------------------
-
-
-def create_env(client: BatchClient) -> str:
-    env_data = {"InstanceTypeOptions": {"CPU": NODE_CPU, "Memory": 1}}
-    compute_env = {"EnvName": "bench", "DesiredComputeNodeCount": NODES, "EnvData": env_data}
-    answer = client.call(
-        "CreateComputeEnv", {"ComputeEnv": compute_env, "Placement": {"Zone": ZONE}}
-    )
-    return str(answer["EnvId"])
-
-
-def wait_env_running(client: BatchClient, env_id: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = client.call("DescribeComputeEnv", {"EnvId": env_id})
-        states = [node["ComputeNodeState"] for node in answer["ComputeNodeSet"]]
-        if states.count("RUNNING") == NODES:
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"environment {env_id} not RUNNING after {timeout:g} s: {states}")
-        time.sleep(0.1)
-
-
-def submit_job(client: BatchClient, env_id: str, instances: int, command: str) -> str:
-    task = {
-        "TaskName": "t",
-        "TaskInstanceNum": instances,
-        "EnvId": env_id,
-        "Application": {"DeliveryForm": "LOCAL", "Command": command},
-    }
-    answer = client.call("SubmitJob", {"Placement": {"Zone": ZONE}, "Job": {"Tasks": [task]}})
-    return str(answer["JobId"])
-
-
-def wait_job(
-    client: BatchClient, job_id: str, timeout: float, progress_every: float = math.inf
-) -> dict[str, Any]:
-    """Poll DescribeJob every JOB_POLL s until the job is final or `timeout` s have passed;
-    returns the last answer. Prints the instances done every `progress_every` s."""
-    started = time.perf_counter()
-    deadline, next_report = started + timeout, started + progress_every
-    while True:
-        answer = client.call("DescribeJob", {"JobId": job_id})
-        now = time.perf_counter()
-        if answer["JobState"] in FINAL_JOB_STATES or now > deadline:
-            return answer
-        if now >= next_report:
-            progress(
-                f"    {job_id}: {instances_done(answer)} instances done after {now - started:.0f} s"
-            )
-            next_report += progress_every
-        time.sleep(JOB_POLL)
-
-
-def instances_done(answer: dict[str, Any]) -> int:
-    metrics = answer.get("TaskInstanceMetrics") or {}
-    return int(metrics.get("SucceedCount", 0)) + int(metrics.get("FailedCount", 0))
-
-
-def live_jobs(client: BatchClient) -> int | None:
-    """How many jobs are not final yet (None when the server could not say)."""
-    flt = {"Name": "job-state", "Values": list(LIVE_JOB_STATES)}
-    try:
-        return int(client.call("DescribeJobs", {"Filters": [flt], "Limit": 1})["TotalCount"])
-    except (BatchApiError, httpx.HTTPError):
-        return None
 
 
 # --- (a) many instances ---------------------------------------------------------------------
@@ -545,11 +280,11 @@ def work_dirs_seconds(data_dir: Path, instances: int) -> float:
 def many_instances(server: Server, env_id: str, options: Options) -> ManyResult:
     baseline = xargs_seconds(options.instances)
     dirs = work_dirs_seconds(server.log_path.parent, options.instances)
-    with contextlib.closing(server.client()) as client:
+    with contextlib.closing(server.batch()) as client:
         with server.cpu.phase(PHASE_A):
             started = time.perf_counter()
             job_id = submit_job(client, env_id, options.instances, "true")
-            answer = wait_job(client, job_id, options.job_cap, PROGRESS_EVERY)
+            answer = wait_job(client, job_id, options.job_cap, progress_every=PROGRESS_EVERY)
             seconds = time.perf_counter() - started
         env_free = answer["JobState"] in FINAL_JOB_STATES or terminate(client, job_id)
     metrics = answer.get("TaskInstanceMetrics") or {}
@@ -764,7 +499,7 @@ def start_latency(server: Server, env_id: str, options: Options) -> StartLatency
     result = StartLatency()
     started = time.perf_counter()
     deadline = started + options.latency_cap
-    with contextlib.closing(server.client()) as client, server.cpu.phase("(c) submit -> running"):
+    with contextlib.closing(server.batch()) as client, server.cpu.phase("(c) submit -> running"):
         while result.submitted < options.latency_jobs and time.perf_counter() < deadline:
             result.submitted += 1
             latency = first_running_ms(client, env_id)
@@ -790,7 +525,7 @@ class Submitters:
 
 def submit_loop(crew: Submitters, index: int, server: Server, env_id: str) -> None:
     calls = crew.calls[index]
-    with contextlib.closing(server.client()) as client:
+    with contextlib.closing(server.batch()) as client:
         while not crew.stop.is_set():
             started = time.perf_counter()
             try:
@@ -845,10 +580,19 @@ def run_submitters(server: Server, env_id: str, options: Options) -> Window:
     return Window(inside, closed - opened, len(answered), crew.errors)
 
 
+def live_jobs(client: BatchClient) -> int | None:
+    """How many jobs are not final yet (None when the server could not say)."""
+    flt = {"Name": "job-state", "Values": list(LIVE_JOB_STATES)}
+    try:
+        return int(client.call("DescribeJobs", {"Filters": [flt], "Limit": 1})["TotalCount"])
+    except (BatchApiError, httpx.HTTPError):
+        return None
+
+
 def submit_load(server: Server, env_id: str, options: Options) -> SubmitLoad:
     with server.cpu.phase(PHASE_D):
         window = run_submitters(server, env_id, options)
-    with contextlib.closing(server.client()) as client:
+    with contextlib.closing(server.batch()) as client:
         live = live_jobs(client)
     progress(f"(d) stopping the server ({live} jobs not final): SIGTERM, SIGKILL after 40 s")
     with server.cpu.phase("stop (SIGTERM -> exit)"):
@@ -913,33 +657,12 @@ def measure_start_latency(
 
 def warm_env(server: Server) -> str:
     progress(f"creating an environment of {NODES} nodes of {NODE_CPU} CPU")
-    with contextlib.closing(server.client()) as client, server.cpu.phase("environment -> RUNNING"):
+    with contextlib.closing(server.batch()) as client, server.cpu.phase("environment -> RUNNING"):
         env_id = create_env(client)
-        wait_env_running(client, env_id)
     return env_id
 
 
 # --- report ---------------------------------------------------------------------------------
-
-
-def verdict(ok: bool) -> str:
-    return "ok " if ok else "MISS"
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """Left-aligned first column, right-aligned others."""
-    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
-
-    def line(cells: Sequence[str]) -> str:
-        first, *rest = cells
-        parts = [
-            first.ljust(widths[0]),
-            *(c.rjust(w) for c, w in zip(rest, widths[1:], strict=True)),
-        ]
-        return "  ".join(parts).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return [line(headers), rule, *(line(row) for row in rows)]
 
 
 def many_rows(many: ManyResult) -> list[list[str]]:
@@ -1137,28 +860,16 @@ def report(options: Options, results: Results) -> None:
         print()
 
 
-def exit_on_sigterm() -> None:
-    """Turn SIGTERM into SystemExit so the server and Slurm are still stopped."""
-
-    def handler(signum: int, _frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, handler)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(sys.argv[1:] if argv is None else argv)
     exit_on_sigterm()
-    print("batchd dispatch benchmark")
-    for line in machine_facts():
-        print(f"  {line}")
-    sys.stdout.flush()
+    print_header("batchd dispatch benchmark")
     slurm = bench_slurm(options.slurm_script)
     if isinstance(slurm, str):
         progress(f"Slurm: unavailable ({slurm})")
     results = bench_batchd(options, slurm)
     report(options, results)
-    print(f"{load_average()} at the end; total run time {time.monotonic() - STARTED:.0f} s")
+    print_closing()
     return 0
 
 

@@ -47,12 +47,8 @@ import contextlib
 import json
 import math
 import os
-import platform
 import queue
-import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -66,20 +62,25 @@ from typing import Any
 
 import httpx
 
-from batchd.cli.batch_client import BatchClient
 from batchd.cli.client import CmqClient, CmqError
 
-HOST = "127.0.0.1"
-APP_ID = "1250000001"
-SECRET_ID = "AKIDbenchmark"
-SECRET_KEY = "benchmark-key"
-REGION = "ap-guangzhou"
-ZONE = "ap-guangzhou-2"
+# bench/ is sys.path[0] when a script runs and, having no __init__.py, mypy's root for its files:
+# so the shared modules are imported by their plain names.
+from jobs import (
+    FINAL_JOB_STATES,
+    JOB_POLL,
+    NODE_CPU,
+    NODES,
+    create_env,
+    instances_done,
+    submit_job,
+    wait_job,
+)
+from processes import cpu_seconds
+from report import percentile, print_closing, print_header, progress, table, verdict
+from server import HOST, Batchd, exit_on_sigterm, launched, stop, wait_healthy
 
-NODES = 2
-NODE_CPU = 1
-JOB_POLL = 0.05  # s between DescribeJob calls in (c)
-SLOW_POLL = 0.5  # s between them in (a) and (b), which measure something else
+SLOW_POLL = 0.5  # s between DescribeJob calls in (a) and (b), which measure something else
 PROGRESS_EVERY = 20.0  # s between progress lines while a job runs
 LONG_POLL_SECONDS = 10
 NO_MESSAGE = 7000
@@ -89,23 +90,17 @@ PUSH_TOPIC = "bench-push"  # (b)
 LOAD_TOPIC, LOAD_QUEUE = "bench-load", "bench-load-queue"  # (c)
 LATENCY_COMMAND = "sleep 0.05"
 SUBSCRIBED = ("TASK_INSTANCE_RUNNING", "TASK_INSTANCE_SUCCEED")
-ENV_CAP = 120.0  # s for the environment to run
 PAIR_BUDGET = 30.0  # s: (c) runs its second pair only when a run takes less
 ARRIVAL_CAP = 30.0  # s the events may take to arrive after their job ended
 TERMINATE_WAIT = 60.0  # s an unfinished job may take to end after TerminateJob
-STOP_GRACE = 40.0  # s between SIGTERM and SIGKILL
-LEFTOVER_GRACE = 5.0  # s a descendant may outlive the server before it is killed
-FINAL_JOB_STATES = ("SUCCEED", "FAILED")
 
 GOAL_QUEUE_P50_MS = 20.0
 GOAL_QUEUE_P99_MS = 100.0
 GOAL_PUSH_P50_MS = 30.0
 GOAL_SLOWDOWN = 1.3
 
-STARTED = time.monotonic()
 
-
-# --- options and machine ------------------------------------------------------------------
+# --- options --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,130 +121,14 @@ def parse_options(argv: Sequence[str]) -> Options:
     return Options(1000, 500, 240.0)
 
 
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def machine_facts() -> list[str]:
-    return [
-        f"nproc:   {len(os.sched_getaffinity(0))} (os.cpu_count {os.cpu_count()})",
-        f"CPU:     {cpu_model()}",
-        f"Python:  {platform.python_implementation()} {platform.python_version()}",
-        f"OS:      {platform.platform()}",
-        f"batchd:  {revision()}",
-        f"load:    {load_average()} at the start (other processes share these CPUs)",
-    ]
-
-
-def revision() -> str:
-    """The git commit the benchmark runs against, marked when the work tree differs."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        commit = git_output(root, "rev-parse", "--short", "HEAD")
-        dirty = git_output(root, "status", "--porcelain", "--untracked-files=no", "src")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown revision"
-    return f"{commit}{' + uncommitted changes in src/' if dirty else ''}"
-
-
-def git_output(root: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
-    return done.stdout.strip()
-
-
-def load_average() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
-
-
-def progress(message: str) -> None:
-    print(f"[{time.monotonic() - STARTED:6.1f} s] {message}", file=sys.stderr, flush=True)
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile (NaN when empty)."""
-    ordered = sorted(values)
-    if not ordered:
-        return math.nan
-    return ordered[max(1, math.ceil(len(ordered) * p / 100)) - 1]
-
-
-# --- processes ------------------------------------------------------------------------------
-
-
-def proc_stat(pid: int) -> list[str] | None:
-    """The fields of /proc/PID/stat after the command name (state first), or None if gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (0 when it is gone)."""
-    fields = proc_stat(pid)
-    if fields is None:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def descendants(pid: int) -> list[tuple[int, str]]:
-    """(pid, start time) of every live descendant, so that a reused pid is never ours."""
-    parents: dict[int, tuple[int, str]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        fields = proc_stat(int(entry.name))
-        if fields is not None and fields[0] not in ("Z", "X"):
-            parents[int(entry.name)] = (int(fields[1]), fields[18])
-    found: list[tuple[int, str]] = []
-    frontier = {pid}
-    while frontier:
-        children = {child for child, (parent, _) in parents.items() if parent in frontier}
-        found += [(child, parents[child][1]) for child in children]
-        frontier = children
-    return found
-
-
-def alive(process: tuple[int, str]) -> bool:
-    fields = proc_stat(process[0])
-    return fields is not None and fields[0] not in ("Z", "X") and fields[18] == process[1]
-
-
 # --- batchd server --------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def healthy(base_url: str) -> bool:
-    try:
-        return httpx.get(f"{base_url}/healthz", timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @dataclass(slots=True)
-class Server:
-    base_url: str
-    process: subprocess.Popen[bytes]
-    data_dir: Path
-    log_path: Path
+class Server(Batchd):
+    """The server subprocess, with what its stop left behind."""
+
     leftovers: list[str] = field(default_factory=list)  # descendants killed after it exited
-
-    def batch(self) -> BatchClient:
-        return BatchClient(self.base_url, SECRET_ID, SECRET_KEY, REGION)
-
-    def cmq(self) -> CmqClient:
-        return CmqClient(self.base_url, SECRET_ID, SECRET_KEY)
 
     def cpu(self) -> float:
         return cpu_seconds(self.process.pid)
@@ -258,46 +137,13 @@ class Server:
 @contextlib.contextmanager
 def batchd_server(data_dir: Path) -> Iterator[Server]:
     """`batchd serve` as a subprocess on the default store; always stopped on exit."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHD_")}
-    env.update(BATCHD_APPID=APP_ID, BATCHD_SECRET_ID=SECRET_ID, BATCHD_SECRET_KEY=SECRET_KEY)
-    command = [sys.executable, "-m", "batchd.app", "serve", "--data-dir", str(data_dir)]
-    command += ["--port", str(port), "--log-level", "WARNING"]
-    log_path = data_dir / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        server = Server(f"http://{HOST}:{port}", process, data_dir, log_path)
+    with launched(data_dir) as batchd:
+        server = Server(batchd.base_url, batchd.process, batchd.log_path)
         try:
-            deadline = time.monotonic() + 60
-            while not healthy(server.base_url):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    tail = log_path.read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"batchd did not become healthy:\n{tail}")
-                time.sleep(0.05)
+            wait_healthy(server)
             yield server
         finally:
-            stop_server(server)
-
-
-def stop_server(server: Server) -> None:
-    """SIGTERM, SIGKILL after STOP_GRACE s; then end the descendants it left behind, by pid."""
-    process = server.process
-    if process.poll() is not None:
-        return
-    family = descendants(process.pid)
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_GRACE)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=30)
-    deadline = time.monotonic() + LEFTOVER_GRACE
-    while (left := [p for p in family if alive(p)]) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    for pid, _ in left:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        server.leftovers.append(str(pid))
+            server.leftovers += stop(server.process).leftovers
 
 
 def error_lines(log_path: Path) -> list[str]:
@@ -311,24 +157,6 @@ def error_lines(log_path: Path) -> list[str]:
 # --- Batch and CMQ set-up -------------------------------------------------------------------
 
 
-def create_env(client: BatchClient) -> str:
-    env_data = {"InstanceTypeOptions": {"CPU": NODE_CPU, "Memory": 1}}
-    compute_env = {"EnvName": "bench", "DesiredComputeNodeCount": NODES, "EnvData": env_data}
-    answer = client.call(
-        "CreateComputeEnv", {"ComputeEnv": compute_env, "Placement": {"Zone": ZONE}}
-    )
-    env_id = str(answer["EnvId"])
-    deadline = time.monotonic() + ENV_CAP
-    while True:
-        nodes = client.call("DescribeComputeEnv", {"EnvId": env_id})["ComputeNodeSet"]
-        states = [node["ComputeNodeState"] for node in nodes]
-        if states.count("RUNNING") == NODES:
-            return env_id
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"environment {env_id} not RUNNING after {ENV_CAP:g} s: {states}")
-        time.sleep(0.1)
-
-
 def subscribe(client: CmqClient, topic: str, protocol: str, endpoint: str, fmt: str) -> None:
     client.call("CreateTopic", {"topicName": topic})
     params = {"topicName": topic, "subscriptionName": f"{topic}-sub", "protocol": protocol}
@@ -336,21 +164,11 @@ def subscribe(client: CmqClient, topic: str, protocol: str, endpoint: str, fmt: 
     client.call("Subscribe", params)
 
 
-def submit_job(
-    client: BatchClient, env_id: str, instances: int, command: str, topic: str | None
-) -> str:
-    task = {
-        "TaskName": "t",
-        "TaskInstanceNum": instances,
-        "EnvId": env_id,
-        "Application": {"DeliveryForm": "LOCAL", "Command": command},
-    }
-    job: dict[str, Any] = {"Tasks": [task]}
-    if topic is not None:
-        configs = [{"EventName": name} for name in SUBSCRIBED]
-        job["Notifications"] = [{"TopicName": topic, "EventConfigs": configs}]
-    answer = client.call("SubmitJob", {"Placement": {"Zone": ZONE}, "Job": job})
-    return str(answer["JobId"])
+def notifications(topic: str | None) -> list[dict[str, Any]] | None:
+    """The SUBSCRIBED instance events of a job going to `topic` (no notification without one)."""
+    if topic is None:
+        return None
+    return [{"TopicName": topic, "EventConfigs": [{"EventName": name} for name in SUBSCRIBED]}]
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,28 +218,6 @@ class Runs:
         return cpu * 1000 / self.done if self.done else math.nan
 
 
-def instances_done(answer: dict[str, Any]) -> int:
-    metrics = answer.get("TaskInstanceMetrics") or {}
-    return int(metrics.get("SucceedCount", 0)) + int(metrics.get("FailedCount", 0))
-
-
-def wait_job(
-    client: BatchClient, job_id: str, timeout: float, poll: float = JOB_POLL
-) -> dict[str, Any]:
-    """Poll DescribeJob every `poll` s until the job is final or `timeout` s have passed."""
-    started = time.monotonic()
-    next_report = started + PROGRESS_EVERY
-    while True:
-        answer = client.call("DescribeJob", {"JobId": job_id})
-        now = time.monotonic()
-        if answer["JobState"] in FINAL_JOB_STATES or now > started + timeout:
-            return answer
-        if now >= next_report:
-            progress(f"    {job_id}: {instances_done(answer)} instances done")
-            next_report += PROGRESS_EVERY
-        time.sleep(poll)
-
-
 def run_job(
     server: Server,
     env_id: str,
@@ -435,14 +231,14 @@ def run_job(
     with contextlib.closing(server.batch()) as client:
         cpu_before = server.cpu()
         started = time.perf_counter()
-        job_id = submit_job(client, env_id, instances, command, topic)
-        answer = wait_job(client, job_id, cap, poll)
+        job_id = submit_job(client, env_id, instances, command, notifications(topic))
+        answer = wait_job(client, job_id, cap, poll, progress_every=PROGRESS_EVERY)
         seconds = time.perf_counter() - started
         cpu = server.cpu() - cpu_before
         if answer["JobState"] not in FINAL_JOB_STATES:
             progress(f"    not final after {cap:g} s: TerminateJob {job_id}")
             client.call("TerminateJob", {"JobId": job_id})
-            wait_job(client, job_id, TERMINATE_WAIT)
+            wait_job(client, job_id, TERMINATE_WAIT, progress_every=PROGRESS_EVERY)
     state, done = str(answer["JobState"]), instances_done(answer)
     return JobRun(job_id, instances, seconds, state, done, cpu, os.getloadavg()[0])
 
@@ -712,22 +508,6 @@ def bench(options: Options) -> Results:
 # --- report ---------------------------------------------------------------------------------
 
 
-def verdict(ok: bool) -> str:
-    return "ok " if ok else "MISS"
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """Left-aligned first column, right-aligned others."""
-    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
-
-    def line(cells: Sequence[str]) -> str:
-        first, *rest = cells
-        right = (c.rjust(w) for c, w in zip(rest, widths[1:], strict=True))
-        return "  ".join([first.ljust(widths[0]), *right]).rstrip()
-
-    return [line(headers), "  ".join("-" * w for w in widths), *(line(row) for row in rows)]
-
-
 def latency_rows(
     label: str, latency: Latency, p50_goal: float, p99_goal: float | None
 ) -> list[list[str]]:
@@ -824,25 +604,13 @@ def report(options: Options, results: Results) -> None:
     print()
 
 
-def exit_on_sigterm() -> None:
-    """Turn SIGTERM into SystemExit so the server is still stopped."""
-
-    def handler(signum: int, _frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, handler)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(sys.argv[1:] if argv is None else argv)
     exit_on_sigterm()
-    print("batchd event-delivery benchmark")
-    for line in machine_facts():
-        print(f"  {line}")
-    sys.stdout.flush()
+    print_header("batchd event-delivery benchmark")
     results = bench(options)
     report(options, results)
-    print(f"{load_average()} at the end; total run time {time.monotonic() - STARTED:.0f} s")
+    print_closing()
     return 0
 
 

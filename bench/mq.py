@@ -34,11 +34,7 @@ import contextlib
 import json
 import math
 import os
-import platform
 import queue
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -57,10 +53,12 @@ from sqlalchemy.engine import make_url
 
 from batchd.cli.client import CmqClient, CmqError
 
-HOST = "127.0.0.1"
-APP_ID = "1250000001"
-SECRET_ID = "AKIDbenchmark"
-SECRET_KEY = "benchmark-key"
+# bench/ is sys.path[0] when a script runs and, having no __init__.py, mypy's root for its files:
+# so the shared modules are imported by their plain names.
+from processes import cpu_seconds
+from report import percentile, print_closing, print_header, progress, table, verdict
+from server import HOST, Batchd, cmq_client, exit_on_sigterm, launched, terminate, wait_healthy
+
 PG_ADMIN_URL = f"postgresql+psycopg://postgres@{HOST}:5432/test"
 RABBIT_PARAMETERS = pika.ConnectionParameters(
     HOST, 5672, credentials=pika.PlainCredentials("guest", "guest"), heartbeat=0
@@ -80,10 +78,8 @@ GOAL_P99_MS = 100.0
 
 Step = Callable[[], int]  # one client iteration; returns the messages it completed
 
-STARTED = time.monotonic()
 
-
-# --- options and machine ------------------------------------------------------------------
+# --- options --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,134 +108,18 @@ def parse_options(argv: Sequence[str]) -> Options:
     return Options(2.0, 10.0, 500, 20, 50.0, 40.0, databases)
 
 
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def machine_facts() -> list[str]:
-    return [
-        f"nproc:   {len(os.sched_getaffinity(0))} (os.cpu_count {os.cpu_count()})",
-        f"CPU:     {cpu_model()}",
-        f"Python:  {platform.python_implementation()} {platform.python_version()}",
-        f"OS:      {platform.platform()}",
-        f"batchd:  {revision()}",
-        f"load:    {load_average()} at the start (other processes share these CPUs)",
-    ]
-
-
-def revision() -> str:
-    """The git commit the benchmark runs against, marked when the work tree differs."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        commit = git_output(root, "rev-parse", "--short", "HEAD")
-        dirty = git_output(root, "status", "--porcelain", "--untracked-files=no", "src")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown revision"
-    return f"{commit}{' + uncommitted changes in src/' if dirty else ''}"
-
-
-def git_output(root: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
-    return done.stdout.strip()
-
-
-def load_average() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
-
-
-def progress(message: str) -> None:
-    print(f"[{time.monotonic() - STARTED:6.1f} s] {message}", file=sys.stderr, flush=True)
-
-
-# --- batchd server and databases -----------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def healthy(base_url: str) -> bool:
-    try:
-        return httpx.get(f"{base_url}/healthz", timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def server_command(data_dir: Path, port: int, database_url: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "batchd.app",
-        "serve",
-        "--data-dir",
-        str(data_dir),
-        "--port",
-        str(port),
-        "--database-url",
-        database_url,
-        "--log-level",
-        "WARNING",
-    ]
-
-
-def server_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHD_")}
-    env.update(BATCHD_APPID=APP_ID, BATCHD_SECRET_ID=SECRET_ID, BATCHD_SECRET_KEY=SECRET_KEY)
-    return env
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within 40 s."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=40)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
-@dataclass(frozen=True, slots=True)
-class Server:
-    base_url: str
-    pid: int
+# --- databases ------------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
-def batchd_server(data_dir: Path, database_url: str) -> Iterator[Server]:
+def batchd_server(data_dir: Path, database_url: str) -> Iterator[Batchd]:
     """`batchd serve` as a subprocess; always stopped on exit."""
-    port = free_port()
-    base_url = f"http://{HOST}:{port}"
-    log_path = data_dir / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            server_command(data_dir, port, database_url),
-            env=server_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    with launched(data_dir, database_url) as server:
         try:
-            wait_healthy(process, base_url, log_path)
-            yield Server(base_url, process.pid)
+            wait_healthy(server)
+            yield server
         finally:
-            stop_process(process)
-
-
-def wait_healthy(process: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + 60  # migrations and imports are slow on a busy machine
-    while not healthy(base_url):
-        if process.poll() is not None or time.monotonic() > deadline:
-            tail = log_path.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"batchd did not become healthy at {base_url}:\n{tail}")
-        time.sleep(0.05)
+            terminate(server.process, kill_wait=10.0)
 
 
 @contextlib.contextmanager
@@ -260,7 +140,7 @@ def postgres_database() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def fresh_server(kind: str) -> Iterator[Server]:
+def fresh_server(kind: str) -> Iterator[Batchd]:
     """A batchd server on a fresh database of `kind`."""
     with tempfile.TemporaryDirectory(prefix=f"batchd-bench-{kind}-") as tmp:
         data_dir = Path(tmp)
@@ -293,18 +173,6 @@ class Sample:
         )
 
 
-def process_cpu_seconds(pid: int | None) -> float:
-    """user + system CPU seconds of a process, from /proc (0 when unknown)."""
-    if pid is None:
-        return 0.0
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def find_pid(command_name: str) -> int | None:
     """The first process whose /proc/PID/comm is `command_name`."""
     for entry in Path("/proc").iterdir():
@@ -325,13 +193,14 @@ def writer_counters(base_url: str) -> tuple[float, float]:
     return values["batchd_store_commits_total"], values["batchd_store_units_total"]
 
 
-def batchd_sample(server: Server) -> Sample:
+def batchd_sample(server: Batchd) -> Sample:
     commits, units = writer_counters(server.base_url)
-    return Sample(commits, units, process_cpu_seconds(server.pid), time.process_time())
+    return Sample(commits, units, cpu_seconds(server.process.pid), time.process_time())
 
 
 def pid_sample(pid: int | None) -> Sample:
-    return Sample(server_cpu=process_cpu_seconds(pid), client_cpu=time.process_time())
+    server_cpu = 0.0 if pid is None else cpu_seconds(pid)
+    return Sample(server_cpu=server_cpu, client_cpu=time.process_time())
 
 
 # --- running concurrent clients ------------------------------------------------------------
@@ -442,10 +311,6 @@ def raise_first(crew: Crew) -> None:
 # --- batchd workloads ----------------------------------------------------------------------
 
 
-def new_client(base_url: str) -> CmqClient:
-    return CmqClient(base_url, SECRET_ID, SECRET_KEY)
-
-
 def create_queue(client: CmqClient, name: str, **attributes: int) -> None:
     client.call("CreateQueue", {"queueName": name, **attributes})
 
@@ -487,7 +352,7 @@ def batchd_steps(
 ) -> Callable[[], AbstractContextManager[Step]]:
     @contextlib.contextmanager
     def make_step() -> Iterator[Step]:
-        client = new_client(base_url)
+        client = cmq_client(base_url)
         try:
             yield lambda: cycle(client, queue_name)
         finally:
@@ -497,10 +362,10 @@ def batchd_steps(
 
 
 def batchd_throughput(
-    server: Server, cycle: Callable[[CmqClient, str], int], options: Options
+    server: Batchd, cycle: Callable[[CmqClient, str], int], options: Options
 ) -> Window:
     queue_name = f"bench-{uuid.uuid4().hex[:12]}"
-    with contextlib.closing(new_client(server.base_url)) as admin:
+    with contextlib.closing(cmq_client(server.base_url)) as admin:
         create_queue(admin, queue_name, visibilityTimeout=300)
     steps = batchd_steps(server.base_url, queue_name, cycle)
     return run_clients(steps, options, sample=lambda: batchd_sample(server))
@@ -518,11 +383,7 @@ class LatencyResult:
 
     def percentile(self, p: float) -> float:
         """Nearest-rank percentile, in ms (NaN when nothing arrived)."""
-        ordered = sorted(self.latencies_ms)
-        if not ordered:
-            return math.nan
-        rank = max(1, math.ceil(len(ordered) * p / 100))
-        return ordered[rank - 1]
+        return percentile(self.latencies_ms, p)
 
     @property
     def lost(self) -> int:
@@ -564,7 +425,7 @@ def consume(consumer: Consumer, base_url: str, queue_name: str) -> None:
     """Long-poll until the stop message; note each message's latency the moment it returns."""
     params = {"queueName": queue_name, "pollingWaitSeconds": LONG_POLL_SECONDS}
     try:
-        with contextlib.closing(new_client(base_url)) as client:
+        with contextlib.closing(cmq_client(base_url)) as client:
             while True:
                 got = receive(client, "ReceiveMessage", params, LONG_POLL_SECONDS)
                 returned = time.perf_counter()
@@ -582,7 +443,7 @@ def consume(consumer: Consumer, base_url: str, queue_name: str) -> None:
 
 def delete_handles(consumer: Consumer, base_url: str, queue_name: str) -> None:
     """Acknowledge what the consumer received, off its path, until it hands over None."""
-    with contextlib.closing(new_client(base_url)) as client:
+    with contextlib.closing(cmq_client(base_url)) as client:
         while (handle := consumer.handles.get()) is not None:
             with contextlib.suppress(CmqError):
                 client.call("DeleteMessage", {"queueName": queue_name, "receiptHandle": handle})
@@ -627,7 +488,7 @@ def measure_latency(base_url: str, options: Options) -> LatencyResult:
     topic, queue_name = f"bench-topic-{suffix}", f"bench-sub-{suffix}"
     consumer = Consumer()
     deadline = time.perf_counter() + options.latency_cap
-    with contextlib.closing(new_client(base_url)) as client:
+    with contextlib.closing(cmq_client(base_url)) as client:
         subscribe_queue(client, topic, queue_name)
         threads = [
             threading.Thread(target=target, args=(consumer, base_url, queue_name), daemon=True)
@@ -735,10 +596,6 @@ def bench_database(kind: str, options: Options) -> DbResult:
 # --- report ---------------------------------------------------------------------------------
 
 
-def verdict(ok: bool) -> str:
-    return "ok " if ok else "MISS"
-
-
 def rate_cell(rate: float, goal: float | None = None) -> str:
     mark = "" if goal is None else f" {verdict(rate >= goal)}"
     return f"{rate:,.0f}/s{mark}"
@@ -771,22 +628,6 @@ ROW_LABELS = [
     ("RabbitMQ publish -> get -> ack, 1 per call", "(same run)"),
     ("batchd / RabbitMQ, 1 per call", ""),
 ]
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """Left-aligned first column, right-aligned others."""
-    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
-
-    def line(cells: Sequence[str]) -> str:
-        first, *rest = cells
-        parts = [
-            first.ljust(widths[0]),
-            *(c.rjust(w) for c, w in zip(rest, widths[1:], strict=True)),
-        ]
-        return "  ".join(parts).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return [line(headers), rule, *(line(row) for row in rows)]
 
 
 def goal_table(results: dict[str, DbResult], rabbit: RabbitResult) -> list[str]:
@@ -850,28 +691,16 @@ def report(options: Options, results: dict[str, DbResult], rabbit: RabbitResult)
         print(line)
 
 
-def exit_on_sigterm() -> None:
-    """Turn SIGTERM into SystemExit so servers, databases and queues are still cleaned up."""
-
-    def handler(signum: int, _frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, handler)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(sys.argv[1:] if argv is None else argv)
     exit_on_sigterm()
-    print("batchd message-service benchmark")
-    for line in machine_facts():
-        print(f"  {line}")
-    sys.stdout.flush()
+    print_header("batchd message-service benchmark")
     results = {kind: bench_database(kind, options) for kind in options.databases}
     progress(f"RabbitMQ: one message per call, {CLIENTS} clients")
     rabbit = rabbitmq_throughput(options)
     report(options, results, rabbit)
     print()
-    print(f"{load_average()} at the end; total run time {time.monotonic() - STARTED:.0f} s")
+    print_closing()
     return 0
 
 

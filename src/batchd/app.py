@@ -51,7 +51,12 @@ def build_app(settings: Settings) -> Starlette:
     ctx = Context(db=db)
     service = MessageService(ctx, push_timeout=settings.push_timeout)
     notifier = Notifier(ctx, base64_bodies=settings.event_body_encoding == "base64")
-    controller = Controller(ctx, notifier, settings.data_dir.resolve() / "work")
+    controller = Controller(
+        ctx,
+        notifier,
+        settings.data_dir.resolve() / "work",
+        recreate_wait_scale=settings.node_recreate_wait_scale,
+    )
     batch = BatchService(ctx, controller, notifier)
 
     @asynccontextmanager

@@ -37,6 +37,8 @@ class Settings:
     push_timeout: float = 15.0
     event_body_encoding: str = "base64"  # msgBody of event messages: base64 | json (events.md §4.1)
     node_start_timeout: float = 60.0  # s a node may take to start before CREATION_FAILED
+    # Multiplies the cloud's waits before replacing a node whose creation failed (600-3600 s).
+    node_recreate_wait_scale: float = 1.0
 
     @property
     def effective_database_url(self) -> str:
@@ -124,6 +126,12 @@ def load(
         raise SettingsError(
             f"node start timeout {settings.node_start_timeout} (BATCHD_NODE_START_TIMEOUT) must be "
             "a positive number of seconds, e.g. --node-start-timeout 60"
+        )
+    if not settings.node_recreate_wait_scale >= 0:
+        raise SettingsError(
+            f"node recreate wait scale {settings.node_recreate_wait_scale} "
+            "(BATCHD_NODE_RECREATE_WAIT_SCALE) must be a number >= 0, e.g. "
+            "--node-recreate-wait-scale 0.1 to wait 60 s instead of 600 s"
         )
     if settings.database_url and "://" not in settings.database_url:
         raise SettingsError(

@@ -21,8 +21,11 @@ INSTANCE_EVENTS = ["TASK_INSTANCE_RUNNING", "TASK_INSTANCE_FAILED", "TASK_FAILED
 
 @pytest.fixture
 def failing_server(database_url: str, tmp_path: Path) -> Iterator[RunningServer]:
-    """A server whose nodes can never start: the start timeout is far below a worker's start."""
-    with server_in_thread(tmp_path / "data", database_url, node_start_timeout=0.001) as running:
+    """A server whose nodes can never start: the start timeout is far below a worker's start.
+    Replacements wait 1.2 s instead of the cloud's 600 s."""
+    with server_in_thread(
+        tmp_path / "data", database_url, node_start_timeout=0.001, node_recreate_wait_scale=0.002
+    ) as running:
         yield running
 
 
@@ -95,7 +98,7 @@ def test_a_node_that_cannot_start_is_replaced_until_the_retries_are_used(
     activities = failing_batch("DescribeComputeEnvActivities", {"EnvId": env_id})["ActivitySet"]
     creations = [a for a in activities if a["ComputeNodeActivityType"] == "CREATE_COMPUTE_NODE"]
     assert [a["ActivityState"] for a in creations] == ["FAILED"] * 3
-    assert "replaced by a new node" in creations[0]["StateReason"]
+    assert "replaced by a new node in 1.2 s" in creations[0]["StateReason"]
     assert "allows no more replacements" in creations[2]["StateReason"]
 
     # The kept node can be terminated; it had no worker, so it is gone at once.
@@ -180,6 +183,35 @@ def test_state_if_create_failed_runnable_keeps_the_instance_waiting(
     assert events[0]["Batch"]["StateReason"] == "TERMINATED_BY_USER"
 
 
+def test_a_replacement_waits_before_it_is_created(database_url: str, tmp_path: Path) -> None:
+    # The cloud's wait before the first replacement: 600 s, far longer than this test.
+    with server_in_thread(tmp_path / "data", database_url, node_start_timeout=0.001) as server:
+        batch = BatchApi(server)
+        env_id = batch(
+            "CreateComputeEnv",
+            {
+                "ComputeEnv": {
+                    "EnvName": "patient",
+                    "DesiredComputeNodeCount": 1,
+                    "EnvData": {"InstanceType": "S5.SMALL1"},
+                    "ResourceMaxRetryCount": 1,
+                },
+                "Placement": {"Zone": "ap-guangzhou-2"},
+            },
+        )["EnvId"]
+        activities = batch.until(
+            "DescribeComputeEnvActivities",
+            {"EnvId": env_id},
+            lambda d: any(a["ActivityState"] == "FAILED" for a in d["ActivitySet"]),
+        )["ActivitySet"]
+        creations = [a for a in activities if a["ComputeNodeActivityType"] == "CREATE_COMPUTE_NODE"]
+        (failed,) = creations  # the replacement has not been created
+        assert "replaced by a new node in 600 s" in failed["StateReason"]
+        nodes = batch("DescribeComputeEnv", {"EnvId": env_id})["ComputeNodeSet"]
+        assert [n["ComputeNodeState"] for n in nodes] == ["SUBMITTED"]
+        assert nodes[0]["ComputeNodeId"] != failed["ComputeNodeId"]
+
+
 def test_the_node_start_timeout_is_a_setting(tmp_path: Path) -> None:
     flags: dict[str, object | None] = {
         "data_dir": tmp_path,
@@ -192,6 +224,11 @@ def test_the_node_start_timeout_is_a_setting(tmp_path: Path) -> None:
     assert settings_module.load(flags, {}).node_start_timeout == 60
     with pytest.raises(settings_module.SettingsError, match="BATCHD_NODE_START_TIMEOUT"):
         settings_module.load(flags, {"BATCHD_NODE_START_TIMEOUT": "0"})
+    scale = {"BATCHD_NODE_RECREATE_WAIT_SCALE": "0.1"}
+    assert settings_module.load(flags, scale).node_recreate_wait_scale == 0.1
+    assert settings_module.load(flags, {}).node_recreate_wait_scale == 1
+    with pytest.raises(settings_module.SettingsError, match="BATCHD_NODE_RECREATE_WAIT_SCALE"):
+        settings_module.load(flags, {"BATCHD_NODE_RECREATE_WAIT_SCALE": "-1"})
 
 
 def test_nodes_keep_their_files_in_the_data_dir(batch: BatchApi, server: RunningServer) -> None:

@@ -15,7 +15,9 @@ from batchd.domain.scope import Scope
 from batchd.domain.states import DependOn, FailedAction, InstanceState, NodeState
 from batchd.store import database, migrate
 from batchd.store.repos import envs as env_repo
+from batchd.store.repos import instances as instance_repo
 from batchd.store.repos import jobs as job_repo
+from batchd.store.repos import tasks as task_repo
 
 S = InstanceState
 SCOPE = Scope("1250000001", "ap-guangzhou")
@@ -123,7 +125,7 @@ def _env(conn: Connection, env_id: str, *, job_id: str | None = None, task: str 
 
 
 def _set(conn: Connection, task_pk: int, *instances: Instance) -> None:
-    job_repo.save_instances(conn, task_pk, list(instances))
+    instance_repo.save_instances(conn, task_pk, list(instances))
 
 
 def test_active_jobs_come_by_id_in_stepping_order(conn: Connection) -> None:
@@ -160,7 +162,7 @@ def test_active_jobs_of_environments(conn: Connection) -> None:
 def test_tasks_counts_and_termination_requests_in_bulk(conn: Connection) -> None:
     single = _submit(conn, _job("job-single01"), _task(0, "only", 3))
     several = _submit(conn, _job("job-several1"), _task(0, "a", 2), _task(1, "b", 4))
-    tasks, specs = job_repo.tasks_of_jobs(conn, [single, several])
+    tasks, specs = task_repo.tasks_of_jobs(conn, [single, several])
     assert [t.name for t in tasks[single]] == ["only"]
     assert [t.name for t in tasks[several]] == ["a", "b"]
     only, a, b = tasks[single][0], *tasks[several]
@@ -168,22 +170,22 @@ def test_tasks_counts_and_termination_requests_in_bulk(conn: Connection) -> None
 
     _set(conn, only.pk, Instance(index=0, state=S.RUNNING), Instance(index=2, state=S.SUCCEED))
     _set(conn, b.pk, Instance(index=1, state=S.FAILED), Instance(index=3, state=S.STARTING))
-    job_repo.request_termination(conn, b.pk, 3)
-    job_repo.request_termination(conn, b.pk, 1)  # already FAILED: nothing left to do
+    instance_repo.request_termination(conn, b.pk, 3)
+    instance_repo.request_termination(conn, b.pk, 1)  # already FAILED: nothing left to do
 
-    counts = job_repo.state_counts_of_jobs(conn, tasks)
+    counts = instance_repo.state_counts_of_jobs(conn, tasks)
     assert counts[only.pk] == {S.SUBMITTED: 1, S.RUNNING: 1, S.SUCCEED: 1}
     assert counts[a.pk] == {S.SUBMITTED: 2}
     assert counts[b.pk] == {S.SUBMITTED: 2, S.FAILED: 1, S.STARTING: 1}
-    assert counts == {t.pk: job_repo.state_counts(conn, t.pk) for t in (only, a, b)}
+    assert counts == {t.pk: instance_repo.state_counts(conn, t.pk) for t in (only, a, b)}
 
-    requests = job_repo.termination_requests_of(conn, [single, several])
+    requests = instance_repo.termination_requests_of(conn, [single, several])
     assert requests == {single: set(), several: {(b.pk, 3)}}
 
 
 def test_instances_where_reads_only_what_is_asked(conn: Connection) -> None:
     job_pk = _submit(conn, _job("job-where001"), _task(0, "t", 6))
-    (task,) = job_repo.tasks_of(conn, job_pk)
+    (task,) = task_repo.tasks_of(conn, job_pk)
     _set(
         conn,
         task.pk,
@@ -196,27 +198,29 @@ def test_instances_where_reads_only_what_is_asked(conn: Connection) -> None:
     def indexes(found: list[Instance]) -> list[int]:
         return [i.index for i in found]
 
-    assert indexes(job_repo.instances_where(conn, task.pk, [S.RUNNABLE])) == [1, 2, 4]
-    assert indexes(job_repo.instances_where(conn, task.pk, [S.RUNNABLE], limit=2)) == [1, 2]
-    unnoted = job_repo.instances_where(conn, task.pk, [S.RUNNABLE], not_reason="ENV_UNAVAILABLE")
+    assert indexes(instance_repo.instances_where(conn, task.pk, [S.RUNNABLE])) == [1, 2, 4]
+    assert indexes(instance_repo.instances_where(conn, task.pk, [S.RUNNABLE], limit=2)) == [1, 2]
+    unnoted = instance_repo.instances_where(
+        conn, task.pk, [S.RUNNABLE], not_reason="ENV_UNAVAILABLE"
+    )
     assert indexes(unnoted) == [2, 4]
-    by_index = job_repo.instances_where(conn, task.pk, [S.STARTING, S.RUNNING], indexes=[0, 5])
+    by_index = instance_repo.instances_where(conn, task.pk, [S.STARTING, S.RUNNING], indexes=[0, 5])
     assert by_index == [Instance(index=5, state=S.STARTING, attempt=1, create_ms=1)]
-    assert job_repo.instances_where(conn, task.pk, [S.STARTING], indexes=[]) == []
+    assert instance_repo.instances_where(conn, task.pk, [S.STARTING], indexes=[]) == []
 
 
 def test_instances_are_saved_with_their_output_tails(conn: Connection) -> None:
     job_pk = _submit(conn, _job("job-tails001"), _task(0, "t", 3))
-    (task,) = job_repo.tasks_of(conn, job_pk)
-    job_repo.save_instances(
+    (task,) = task_repo.tasks_of(conn, job_pk)
+    instance_repo.save_instances(
         conn,
         task.pk,
         [Instance(index=0, state=S.SUCCEED, exit_code=0), Instance(index=1, state=S.RUNNING)],
         {0: (b"out", b"err"), 2: (b"late", b"")},
     )
-    states = [i.state for i in job_repo.instances_of(conn, task.pk)]
+    states = [i.state for i in instance_repo.instances_of(conn, task.pk)]
     assert states == [S.SUCCEED, S.RUNNING, S.SUBMITTED]
-    assert job_repo.tails(conn, task.pk, [0, 1, 2]) == {
+    assert instance_repo.tails(conn, task.pk, [0, 1, 2]) == {
         0: (b"out", b"err"),
         1: (b"", b""),
         2: (b"late", b""),
@@ -246,8 +250,8 @@ def test_retiring_anonymous_environments_only_of_the_named_jobs(conn: Connection
     for job_id in ("job-anon0001", "job-anon0002"):
         job_pk = _submit(conn, _job(job_id), _task(0, "t", 1, f"env-{job_id[4:]}"))
         _env(conn, f"env-{job_id[4:]}", job_id=job_id, task="t")
-        (task,) = job_repo.tasks_of(conn, job_pk)
-        job_repo.save_task(conn, dataclasses.replace(task, state=S.SUCCEED, end_ms=2))
+        (task,) = task_repo.tasks_of(conn, job_pk)
+        task_repo.save_task(conn, dataclasses.replace(task, state=S.SUCCEED, end_ms=2))
 
     assert env_repo.retire_finished_anonymous(conn, []) == 0
     assert env_repo.retire_finished_anonymous(conn, ["job-anon0002"]) == 1

@@ -130,6 +130,14 @@ def build(serve: Callable[[Settings], None]) -> typer.Typer:
                 "counts as failed (BATCHD_NODE_START_TIMEOUT). Default: 60"
             ),
         ] = None,
+        node_recreate_wait_scale: Annotated[
+            float | None,
+            typer.Option(
+                help="Scales the waits before a node whose creation failed is replaced (600 s "
+                "for the first three replacements, up to 3600 s; 0 replaces at once) "
+                "(BATCHD_NODE_RECREATE_WAIT_SCALE). Default: 1"
+            ),
+        ] = None,
     ) -> None:
         """Start the batchd server in the foreground; Ctrl-C or SIGTERM stops it.
 
@@ -146,6 +154,7 @@ def build(serve: Callable[[Settings], None]) -> typer.Typer:
                     "log_level": log_level,
                     "event_body_encoding": event_body_encoding,
                     "node_start_timeout": node_start_timeout,
+                    "node_recreate_wait_scale": node_recreate_wait_scale,
                 },
                 create_credentials=True,
             )

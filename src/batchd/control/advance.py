@@ -35,7 +35,9 @@ from batchd.domain.job import Job, Task
 from batchd.domain.states import FINAL, SETTLED, InstanceState
 from batchd.store.database import Conn, Tx
 from batchd.store.repos import envs as env_repo
-from batchd.store.repos import jobs as repo
+from batchd.store.repos import instances as instance_repo
+from batchd.store.repos import jobs as job_repo
+from batchd.store.repos import tasks as task_repo
 
 S = InstanceState
 UNSETTLED = [S.SUBMITTED, S.PENDING, S.RUNNABLE, S.STARTING, S.RUNNING]
@@ -53,11 +55,11 @@ class JobData:
 
     @staticmethod
     def load(conn: Conn, job: Job) -> JobData:
-        by_job, specs = repo.tasks_of_jobs(conn, [job.pk])
+        by_job, specs = task_repo.tasks_of_jobs(conn, [job.pk])
         return JobData(
             tasks=by_job[job.pk],
-            counts=repo.state_counts_of_jobs(conn, by_job),
-            requested=repo.termination_requests_of(conn, [job.pk])[job.pk],
+            counts=instance_repo.state_counts_of_jobs(conn, by_job),
+            requested=instance_repo.termination_requests_of(conn, [job.pk])[job.pk],
             specs=specs,
         )
 
@@ -130,14 +132,16 @@ class JobStep:
         # read now, and waiting ones later if the counts say something can happen to them.
         complete = terminating or any(task_pk == task.pk for task_pk, _ in requested)
         if complete:
-            live = {i.index: i for i in repo.instances_where(conn, task.pk, UNSETTLED)}
+            live = {i.index: i for i in instance_repo.instances_where(conn, task.pk, UNSETTLED)}
             interrupted = {
-                i.index: i for i in repo.instances_where(conn, task.pk, [S.FAILED_INTERRUPTED])
+                i.index: i
+                for i in instance_repo.instances_where(conn, task.pk, [S.FAILED_INTERRUPTED])
             }
         else:
             indexes = sorted({outcome.index for outcome in outcomes})
             live = {
-                i.index: i for i in repo.instances_where(conn, task.pk, IN_FLIGHT, indexes=indexes)
+                i.index: i
+                for i in instance_repo.instances_where(conn, task.pk, IN_FLIGHT, indexes=indexes)
             }
             interrupted = {}
         known = {**interrupted, **live}  # every instance read, in its latest version
@@ -169,7 +173,7 @@ class JobStep:
             have = sum(1 for i in known.values() if i.state in states)
             if complete or have >= sum(counts.get(state, 0) for state in states):
                 return  # every instance in these states was read already
-            for found in repo.instances_where(
+            for found in instance_repo.instances_where(
                 conn, task.pk, states, not_reason=not_reason, limit=limit
             ):
                 if found.index not in known:
@@ -207,7 +211,7 @@ class JobStep:
                         self._context.now_ms,
                     )
                 )
-                repo.clear_termination(conn, task.pk, index)
+                instance_repo.clear_termination(conn, task.pk, index)
         for index, current in interrupted.items():
             if terminating or (task.pk, index) in requested:
                 apply(
@@ -218,7 +222,7 @@ class JobStep:
                         self._context.now_ms,
                     )
                 )
-                repo.clear_termination(conn, task.pk, index)
+                instance_repo.clear_termination(conn, task.pk, index)
 
         if not terminating:
             apply_dependencies(self._context, task, by_name, self._counts, live, apply, load)
@@ -226,7 +230,7 @@ class JobStep:
             hand_over(self._context, task, counts, self._specs, live, apply, load, len(known))
 
         # Save, then events in order: instances first, then the task.
-        repo.save_instances(conn, task.pk, list(changed.values()), tails)
+        instance_repo.save_instances(conn, task.pk, list(changed.values()), tails)
         node_instance_ids = self._node_instance_ids(conn, sorted(node_ids)) if node_ids else {}
         for updated, names in pending_events:
             self._recorder.instance(task, updated, names, node_instance_ids)
@@ -264,7 +268,7 @@ class JobStep:
         updated = dataclasses.replace(
             task, state=new_state, ever_running=ever_running, end_ms=end_ms
         )
-        repo.save_task(self._context.conn, updated)
+        task_repo.save_task(self._context.conn, updated)
         names = _events("TASK", task, updated, announced=task.name in self._announced)
         self._recorder.task(updated, names, states)
         if task.anonymous and new_state in FINAL:
@@ -296,7 +300,7 @@ class JobStep:
         self._recorder.job_event(updated, names, states)
         updated = dataclasses.replace(updated, sequence=self._recorder.sequence)
         if updated != job:
-            repo.save_job(self._context.conn, updated)
+            job_repo.save_job(self._context.conn, updated)
         return updated
 
 

@@ -37,7 +37,9 @@ from batchd.mq.context import Context
 from batchd.mq.signals import Signal
 from batchd.store.database import Conn, Tx
 from batchd.store.repos import envs as env_repo
+from batchd.store.repos import instances as instance_repo
 from batchd.store.repos import jobs as job_repo
+from batchd.store.repos import tasks as task_repo
 
 log = logging.getLogger(__name__)
 
@@ -74,15 +76,25 @@ class _TickOutput:
     views: dict[str, EnvView | None]
     left: list[str] = field(default_factory=list)  # job ids the tick had no time for
     pause_s: float = 0.0  # cut short for waiting requests: leave them the writer this long
+    due_ms: int | None = None  # when a requested node that waits is due (the env pass saw it)
 
 
 class Controller:
     """Owns the job graph, retries, termination and states; the backend only runs attempts."""
 
-    def __init__(self, ctx: Context, notifier: Notifier, work_root: Path) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        notifier: Notifier,
+        work_root: Path,
+        recreate_wait_scale: float = 1.0,
+    ) -> None:
         self._ctx = ctx
         self._notifier = notifier
         self._work_root = work_root
+        self._recreate_wait_scale = recreate_wait_scale  # of the waits before node replacements
+        self._timer: asyncio.TimerHandle | None = None  # wakes the tick a waiting node is due
+        self._timer_due_ms = 0
         self.backend: ComputeBackend | None = None
         self._signal = Signal()
         self._outcomes: Outcomes = _outcomes()
@@ -154,6 +166,8 @@ class Controller:
         ]
 
     async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -210,6 +224,22 @@ class Controller:
             self._signal.fire()
         if done.effects:
             self._effects.put_nowait(done.effects)
+        if done.due_ms is not None:
+            self._wake_at(done.due_ms)
+
+    def _wake_at(self, due_ms: int) -> None:
+        """A timer for the tick that must start a node requested to wait until `due_ms`."""
+        if self._timer is not None and self._timer_due_ms <= due_ms:
+            return  # an earlier wake-up is set; its tick sets the next one
+        if self._timer is not None:
+            self._timer.cancel()
+        delay_s = max(0.0, (due_ms - self._ctx.now_ms()) / 1000)
+        self._timer_due_ms = due_ms
+        self._timer = asyncio.get_running_loop().call_later(delay_s, self._timer_fired)
+
+    def _timer_fired(self) -> None:
+        self._timer = None
+        self.wake()
 
     def _give_back(self, job_ids: list[str], outcomes: Outcomes) -> None:
         """Jobs a tick took but did not step: first in line for the next one, reports kept."""
@@ -222,15 +252,19 @@ class Controller:
         effects = Effects()
         hit: list[str] = []  # jobs whose waiting attempts a failed node creation hit
         for item in taken.membership:
-            failed = node_steps.apply_membership(tx, self._notifier, item, now_ms, effects)
+            failed = node_steps.apply_membership(
+                tx, self._notifier, item, now_ms, effects, self._recreate_wait_scale
+            )
             if failed is not None and report_creation_failed(tx, failed, taken.outcomes):
                 hit.append(failed.job_id)
         dirty = dict.fromkeys(job_repo.active_ids(tx.conn)) if taken.full_pass else {}
         dirty.update(dict.fromkeys(taken.dirty))
         dirty.update(dict.fromkeys(hit))
-        views, changed = dict(self._views), list[str]()
+        views, changed, due_ms = dict(self._views), list[str](), None
         if taken.envs_changed or taken.full_pass:
-            views, changed = env_pass.step_envs(tx, self._notifier, now_ms, effects, self._views)
+            views, changed, due_ms = env_pass.step_envs(
+                tx, self._notifier, now_ms, effects, self._views
+            )
             # A job may wait for what its environment's view says (usable, nodes running).
             dirty.update(dict.fromkeys(job_repo.active_in_envs(tx.conn, changed)))
 
@@ -269,7 +303,8 @@ class Controller:
                 extra={"event": "tick", "job_ids": stepped, "env_ids": changed},
             )
         cut = bool(left) and self._ctx.db.waiting() > 0
-        return _TickOutput(effects, views, left, time.perf_counter() - started if cut else 0.0)
+        pause_s = time.perf_counter() - started if cut else 0.0
+        return _TickOutput(effects, views, left, pause_s, due_ms)
 
     def _out_of_time(self, started: float) -> bool:
         elapsed = time.perf_counter() - started
@@ -291,9 +326,9 @@ class Controller:
         in which a task with its own environment ended."""
         conn = tx.conn
         jobs = job_repo.active_by_ids(conn, job_ids)
-        tasks, specs = job_repo.tasks_of_jobs(conn, [job.pk for job in jobs])
-        counts = job_repo.state_counts_of_jobs(conn, tasks)
-        requested = job_repo.termination_requests_of(conn, [job.pk for job in jobs])
+        tasks, specs = task_repo.tasks_of_jobs(conn, [job.pk for job in jobs])
+        counts = instance_repo.state_counts_of_jobs(conn, tasks)
+        requested = instance_repo.termination_requests_of(conn, [job.pk for job in jobs])
 
         def step(job: Job) -> None:
             stepping = JobStep(

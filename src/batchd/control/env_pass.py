@@ -35,14 +35,14 @@ def step_envs(
     now_ms: int,
     effects: Effects,
     before: Mapping[str, EnvView | None],
-) -> tuple[dict[str, EnvView | None], list[str]]:
+) -> tuple[dict[str, EnvView | None], list[str], int | None]:
     """Start requested nodes, tear deleting environments down; answers every environment's
-    view and the ids of those whose view is not what it was (`before`)."""
+    view, the ids of those whose view is not what it was (`before`), and when the next
+    requested node that must wait is due (ms), if any."""
     envs = env_repo.all_envs(tx.conn)
     counts = env_repo.node_counts(tx.conn)
     busy = [env for env in envs if env.deleting or counts.get(env.pk, {}).get(N.SUBMITTED)]
-    for env in busy:
-        node_steps.step_env(tx, notifier, env, now_ms, effects)
+    due = [node_steps.step_env(tx, notifier, env, now_ms, effects) for env in busy]
     if busy:
         envs = env_repo.all_envs(tx.conn)
         counts = env_repo.node_counts(tx.conn)
@@ -52,7 +52,7 @@ def step_envs(
     changed = sorted(
         env_id for env_id in before.keys() | views.keys() if before.get(env_id) != views.get(env_id)
     )
-    return views, changed
+    return views, changed, min((ms for ms in due if ms is not None), default=None)
 
 
 def view_of(tx: Tx, env_id: str) -> EnvView | None:

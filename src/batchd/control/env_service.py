@@ -19,8 +19,9 @@ from batchd.domain.scope import Scope
 from batchd.domain.states import NodeState
 from batchd.domain.submission import EnvSubmission
 from batchd.store.database import Conn, Tx
+from batchd.store.repos import client_tokens as client_token_repo
 from batchd.store.repos import envs as env_repo
-from batchd.store.repos import jobs as job_repo
+from batchd.store.repos import instances as instance_repo
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ class EnvService(ServiceBase):
             env_event(tx, self._notifier, env, "COMPUTE_ENV_CREATED", now_ms)
             node_steps.request_nodes(tx, env, request.desired, now_ms)
             if request.client_token:
-                job_repo.remember_token(
+                client_token_repo.remember_token(
                     tx.conn, scope, "env", request.client_token, env.env_id, now_ms
                 )
             self._wake_after(tx)
@@ -382,10 +383,10 @@ def _busy(conn: Conn, node_ids: Sequence[str]) -> list[tuple[int, int, str]]:
         return []
     return [
         (job_pk, task_pk, instance.node_id)
-        for job_pk, task_pk, index in job_repo.running_on_nodes(conn, node_ids)
-        if (instance := job_repo.instance_at(conn, task_pk, index)) is not None
+        for job_pk, task_pk, index in instance_repo.running_on_nodes(conn, node_ids)
+        if (instance := instance_repo.instance_at(conn, task_pk, index)) is not None
     ]
 
 
 def _has_queued_work(conn: Conn, env_id: str) -> bool:
-    return job_repo.has_unsettled_in_env(conn, env_id)
+    return instance_repo.has_unsettled_in_env(conn, env_id)

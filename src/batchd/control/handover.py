@@ -14,7 +14,7 @@ from batchd.domain.instance import Instance
 from batchd.domain.job import Task
 from batchd.domain.node import CREATION_FAILED_REASON
 from batchd.domain.states import FailedAction, InstanceState
-from batchd.store.repos import jobs as repo
+from batchd.store.repos import tasks as task_repo
 
 S = InstanceState
 
@@ -138,7 +138,9 @@ def hand_over(
                 (i for i in live.values() if i.state is S.RUNNABLE), key=lambda i: i.index
             )
             stored = specs.get(task.pk)
-            submitted_spec = json.loads(stored) if stored else repo.task_spec(step.conn, task.pk)
+            submitted_spec = (
+                json.loads(stored) if stored else task_repo.task_spec(step.conn, task.pk)
+            )
             for current in runnable[:room]:
                 updated, names = machine.hand_over(current, view.env_id, step.now_ms)
                 apply((updated, names))

@@ -21,8 +21,11 @@ from batchd.domain.scope import Scope
 from batchd.domain.states import FINAL, InstanceState
 from batchd.domain.submission import JobSubmission
 from batchd.store.database import Conn, Tx
+from batchd.store.repos import client_tokens as client_token_repo
 from batchd.store.repos import envs as env_repo
+from batchd.store.repos import instances as instance_repo
 from batchd.store.repos import jobs as job_repo
+from batchd.store.repos import tasks as task_repo
 
 S = InstanceState
 
@@ -124,7 +127,9 @@ class JobService(ServiceBase):
                 task_rows=task_rows,
             )
             if request.client_token:
-                job_repo.remember_token(tx.conn, scope, "job", request.client_token, job_id, now_ms)
+                client_token_repo.remember_token(
+                    tx.conn, scope, "job", request.client_token, job_id, now_ms
+                )
             self._wake_jobs_after(tx, job_id)
             if any(task.anonymous_env is not None for task in request.tasks):
                 self._wake_after(tx)  # its own environment's nodes are to be started
@@ -181,8 +186,8 @@ class JobService(ServiceBase):
             job = job_repo.find(conn, scope, job_id)
             if job is None:
                 raise _job_not_found(job_id)
-            tasks = job_repo.tasks_of(conn, job.pk)
-            counts = {task.name: job_repo.state_counts(conn, task.pk) for task in tasks}
+            tasks = task_repo.tasks_of(conn, job.pk)
+            counts = {task.name: instance_repo.state_counts(conn, task.pk) for task in tasks}
             return JobDetail(job, tasks, counts, job_repo.row_of(conn, job.pk))
 
         return await self._ctx.db.read(work)
@@ -198,7 +203,7 @@ class JobService(ServiceBase):
         def work(conn: Conn) -> tuple[int, list[Any], dict[str, list[InstanceState]]]:
             total, rows = job_repo.search(conn, scope, job_ids, filters, offset, limit)
             task_states = {
-                row.job_id: [t.state for t in job_repo.tasks_of(conn, row.pk)] for row in rows
+                row.job_id: [t.state for t in task_repo.tasks_of(conn, row.pk)] for row in rows
             }
             return total, rows, task_states
 
@@ -217,13 +222,13 @@ class JobService(ServiceBase):
             conn: Conn,
         ) -> tuple[Job, Task, list[Instance], dict[InstanceState, int], dict[str, str]]:
             job, task = self._require_task(conn, scope, job_id, task_name)
-            found = job_repo.instances_of(conn, task.pk, states, offset, limit)
+            found = instance_repo.instances_of(conn, task.pk, states, offset, limit)
             node_ids = sorted({i.node_id for i in found if i.node_id})
             return (
                 job,
                 task,
                 found,
-                job_repo.state_counts(conn, task.pk),
+                instance_repo.state_counts(conn, task.pk),
                 env_repo.instance_ids(conn, node_ids),
             )
 
@@ -234,7 +239,7 @@ class JobService(ServiceBase):
         job = job_repo.find(conn, scope, job_id)
         if job is None:
             raise _job_not_found(job_id)
-        task = job_repo.task_by_name(conn, job.pk, task_name)
+        task = task_repo.task_by_name(conn, job.pk, task_name)
         if task is None:
             raise errors.NotFound(
                 f"job {job_id} has no task {task_name}",
@@ -256,10 +261,12 @@ class JobService(ServiceBase):
         def work(conn: Conn) -> tuple[int, list[tuple[Instance, bytes, bytes]], Task, Job]:
             job, task = self._require_task(conn, scope, job_id, task_name)
             if indexes is not None:
-                chosen = [i for i in job_repo.instances_of(conn, task.pk) if i.index in indexes]
+                chosen = [
+                    i for i in instance_repo.instances_of(conn, task.pk) if i.index in indexes
+                ]
             else:
-                chosen = job_repo.instances_of(conn, task.pk, None, offset, limit)
-            stored = job_repo.tails(conn, task.pk, [i.index for i in chosen])
+                chosen = instance_repo.instances_of(conn, task.pk, None, offset, limit)
+            stored = instance_repo.tails(conn, task.pk, [i.index for i in chosen])
             return (
                 task.instance_num,
                 [(i, *stored.get(i.index, (b"", b""))) for i in chosen],
@@ -317,7 +324,7 @@ class JobService(ServiceBase):
     ) -> None:
         def work(tx: Tx) -> None:
             job, task = self._require_task(tx.conn, scope, job_id, task_name)
-            instance = job_repo.instance_at(tx.conn, task.pk, index)
+            instance = instance_repo.instance_at(tx.conn, task.pk, index)
             if instance is None:
                 raise errors.NotFound(
                     f"task {task_name} has no instance {index}",
@@ -326,7 +333,7 @@ class JobService(ServiceBase):
                 )
             if instance.state in FINAL:
                 return
-            job_repo.request_termination(tx.conn, task.pk, index)
+            instance_repo.request_termination(tx.conn, task.pk, index)
             self._wake_jobs_after(tx, job.job_id)
 
         await self._ctx.db.write(work)
@@ -338,8 +345,8 @@ class JobService(ServiceBase):
                 raise _job_not_found(job_id)
             unsettled = any(
                 state not in FINAL
-                for task in job_repo.tasks_of(tx.conn, job.pk)
-                for state in job_repo.state_counts(tx.conn, task.pk)
+                for task in task_repo.tasks_of(tx.conn, job.pk)
+                for state in instance_repo.state_counts(tx.conn, task.pk)
             )
             if job.state not in FINAL or unsettled:
                 raise errors.ResourceInUse(
@@ -369,13 +376,13 @@ class JobService(ServiceBase):
                     )
                 found.append(job)
             for job in found:
-                for task in job_repo.tasks_of(tx.conn, job.pk):
-                    failed = job_repo.instances_of(tx.conn, task.pk, [S.FAILED])
+                for task in task_repo.tasks_of(tx.conn, job.pk):
+                    failed = instance_repo.instances_of(tx.conn, task.pk, [S.FAILED])
                     reset = [machine.reset_for_retry(i, now_ms)[0] for i in failed]
                     reset = [dataclasses.replace(i, state=S.SUBMITTED) for i in reset]
-                    job_repo.save_instances(tx.conn, task.pk, reset)
+                    instance_repo.save_instances(tx.conn, task.pk, reset)
                     if failed:
-                        job_repo.save_task(
+                        task_repo.save_task(
                             tx.conn,
                             dataclasses.replace(
                                 task, state=S.SUBMITTED, ever_running=False, end_ms=None

@@ -2,12 +2,13 @@
 replace nodes whose creation failed, tear down deleting environments.
 
 ActionIfComputeNodeInactive=RECREATE covers nodes whose creation failed: each is replaced by a new
-node, at most ResourceMaxRetryCount times per environment, with no wait between tries (the cloud
-waits up to an hour; a timer is what the controller does not have). A node that died after it
-was created is not replaced: its Nanny starts a fresh worker process under the same node id and
-the node goes ABNORMAL → RUNNING by itself; after a batchd restart `restart` starts it again. A
-node that stayed ABNORMAL past some bound could only be noticed by a timer, and the controller is
-woken by reports and requests only, so it stays ABNORMAL until TerminateComputeNode.
+node, at most ResourceMaxRetryCount times per environment, after the cloud's wait (600 s for the
+first three replacements, up to an hour later on) scaled by --node-recreate-wait-scale; the
+waiting replacement is a SUBMITTED node with a start time, and the controller sets a timer for
+it. A node that died after it was created is not replaced: its Nanny starts a fresh worker
+process under the same node id and the node goes ABNORMAL → RUNNING by itself; after a batchd
+restart `restart` starts it again. A node that stays ABNORMAL stays so until
+TerminateComputeNode.
 """
 
 from __future__ import annotations
@@ -55,7 +56,12 @@ class Membership:
 
 
 def apply_membership(
-    tx: Tx, notifier: Notifier, item: Membership, now_ms: int, effects: Effects
+    tx: Tx,
+    notifier: Notifier,
+    item: Membership,
+    now_ms: int,
+    effects: Effects,
+    recreate_wait_scale: float = 1.0,
 ) -> CreationFailed | None:
     """Apply what the backend saw; answers what a failed creation means for a task's own
     environment, for the controller to fail or requeue the task's waiting attempts."""
@@ -79,7 +85,8 @@ def apply_membership(
         elif node.origin == machine.USER_ATTACHED:  # not ours to replace (RECREATE)
             _attach_failed(tx, notifier, env, node, item.error, now_ms)
         else:
-            return _failed(tx, notifier, env, node, item.error, now_ms, effects)
+            scale = recreate_wait_scale
+            return _failed(tx, notifier, env, node, item.error, now_ms, effects, scale)
     except InvalidTransition:
         pass  # a late or repeated report about a node that has moved on
     return None
@@ -133,11 +140,19 @@ def _left(tx: Tx, notifier: Notifier, env: Env, node: Node, now_ms: int) -> None
 
 
 def _failed(
-    tx: Tx, notifier: Notifier, env: Env, node: Node, error: str, now_ms: int, effects: Effects
+    tx: Tx,
+    notifier: Notifier,
+    env: Env,
+    node: Node,
+    error: str,
+    now_ms: int,
+    effects: Effects,
+    wait_scale: float,
 ) -> CreationFailed | None:
     """CREATING → CREATION_FAILED; with ActionIfComputeNodeInactive=RECREATE (the only value)
-    the node is replaced by a new one (→ DELETING, removed) while the env's failed creations
-    stay within ResourceMaxRetryCount, else it is kept and its activity says why."""
+    the node is replaced by a new one (→ DELETING, removed; the new one waits its turn) while
+    the env's failed creations stay within ResourceMaxRetryCount, else it is kept and its
+    activity says why."""
     reason = (
         f"the compute node could not be created: {error}; see the batchd log, and on a slow "
         "machine raise --node-start-timeout (BATCHD_NODE_START_TIMEOUT)"
@@ -150,10 +165,11 @@ def _failed(
         if n.node_id != node.node_id and n.state in machine.ALIVE
     ]
     replace = not env.deleting and failures <= env.resource_max_retry
+    wait_s = machine.recreate_wait_s(failures) * wait_scale
     if replace:
         outcome = (
-            f"{reason}; replaced by a new node ({failures} of ResourceMaxRetryCount "
-            f"{env.resource_max_retry} replacements used)"
+            f"{reason}; replaced by a new node in {wait_s:g} s ({failures} of "
+            f"ResourceMaxRetryCount {env.resource_max_retry} replacements used)"
         )
     else:
         outcome = (
@@ -170,14 +186,23 @@ def _failed(
         start_deleting(
             tx, notifier, env, failed, now_ms, effects, f"RecreateComputeNode {node.node_id}"
         )
-        request_nodes(tx, env, 1, now_ms)
+        waiting = f"replaces {node.node_id}, whose creation failed: created in {wait_s:g} s"
+        request_nodes(tx, env, 1, now_ms, start_after_ms=now_ms + int(wait_s * 1000), why=waiting)
     if env.anonymous_job_id and env.anonymous_task and not others:
         return CreationFailed(env.env_id, env.anonymous_job_id, env.anonymous_task)
     return None
 
 
-def request_nodes(tx: Tx, env: Env, count: int, now_ms: int) -> None:
-    """Add `count` SUBMITTED nodes to an environment (started by the next tick)."""
+def request_nodes(
+    tx: Tx,
+    env: Env,
+    count: int,
+    now_ms: int,
+    start_after_ms: int | None = None,
+    why: str = "",
+) -> None:
+    """Add `count` SUBMITTED nodes to an environment, started by the first tick from
+    `start_after_ms` on (the next one by default)."""
     for _ in range(count):
         node = Node(
             node_id=ids.new_node_id(),
@@ -185,6 +210,8 @@ def request_nodes(tx: Tx, env: Env, count: int, now_ms: int) -> None:
             env_id=env.env_id,
             cpu=env.cpu,
             mem_gib=env.mem_gib,
+            reason=why,
+            start_after_ms=start_after_ms,
         )
         repo.insert_node(tx.conn, env, node, now_ms)
 
@@ -213,8 +240,9 @@ def start_deleting(
     effects.remove_nodes.setdefault(env.env_id, []).append(node.node_id)
 
 
-def step_env(tx: Tx, notifier: Notifier, env: Env, now_ms: int, effects: Effects) -> None:
-    """Start requested nodes; tear a deleting environment down."""
+def step_env(tx: Tx, notifier: Notifier, env: Env, now_ms: int, effects: Effects) -> int | None:
+    """Start requested nodes whose time has come; tear a deleting environment down. Answers
+    when the next requested node is due (ms), if one still waits."""
     nodes = repo.nodes_of(tx.conn, env)
     if env.deleting:
         for node in nodes:
@@ -225,11 +253,14 @@ def step_env(tx: Tx, notifier: Notifier, env: Env, now_ms: int, effects: Effects
             env_event(tx, notifier, env, "COMPUTE_ENV_DELETED", now_ms, deleted_ms=now_ms)
             repo.delete_env(tx.conn, env)
             effects.close_envs.append(env.env_id)
-        return
+        return None
     starting = []
+    due: list[int] = []
     for node in nodes:
-        if node.state is N.SUBMITTED:
-            creating = dataclasses.replace(node, state=N.CREATING)
+        if node.state is N.SUBMITTED and (node.start_after_ms or 0) > now_ms:
+            due.append(node.start_after_ms or 0)
+        elif node.state is N.SUBMITTED:
+            creating = dataclasses.replace(node, state=N.CREATING, reason="")
             repo.save_node(tx.conn, creating)
             repo.add_activity(
                 tx.conn,
@@ -243,6 +274,7 @@ def step_env(tx: Tx, notifier: Notifier, env: Env, now_ms: int, effects: Effects
             starting.append(NodeSize(node.node_id, node.cpu, node.mem_gib))
     if starting:
         effects.add_nodes.setdefault(env.env_id, []).extend(starting)
+    return min(due, default=None)
 
 
 def restart(tx: Tx, notifier: Notifier, env: Env, node: Node, now_ms: int) -> bool:

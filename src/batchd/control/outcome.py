@@ -16,7 +16,9 @@ from batchd.domain.job import Task
 from batchd.domain.node import CREATION_FAILED_REASON
 from batchd.domain.states import InstanceState
 from batchd.store.database import Tx
-from batchd.store.repos import jobs as repo
+from batchd.store.repos import instances as instance_repo
+from batchd.store.repos import jobs as job_repo
+from batchd.store.repos import tasks as task_repo
 
 S = InstanceState
 
@@ -41,13 +43,13 @@ def report_creation_failed(tx: Tx, failed: node_steps.CreationFailed, outcomes: 
     """Report the task's attempts that wait for a node (STARTING, bound for the failed
     environment) as ended by the failed creation; JobStep fails or requeues them per the job's
     StateIfCreateCvmFailed. Answers whether there were any."""
-    jobs = repo.active_by_ids(tx.conn, [failed.job_id])
-    task = repo.task_by_name(tx.conn, jobs[0].pk, failed.task_name) if jobs else None
+    jobs = job_repo.active_by_ids(tx.conn, [failed.job_id])
+    task = task_repo.task_by_name(tx.conn, jobs[0].pk, failed.task_name) if jobs else None
     if task is None:
         return False
     waiting = [
         i
-        for i in repo.instances_where(tx.conn, task.pk, [InstanceState.STARTING])
+        for i in instance_repo.instances_where(tx.conn, task.pk, [InstanceState.STARTING])
         if i.env_id == failed.env_id
     ]
     for instance in waiting:
@@ -103,7 +105,7 @@ def apply_outcome(
             )
     if terminating or (task.pk, current.index) in requested or reason == "TERMINATED_BY_USER":
         apply(machine.fail(current, "TERMINATED_BY_USER", "terminated by the user", step.now_ms))
-        repo.clear_termination(step.conn, task.pk, current.index)
+        instance_repo.clear_termination(step.conn, task.pk, current.index)
         return
     if reason == CREATION_FAILED_REASON and result is None and current.state is S.STARTING:
         _creation_failed(step, task, current, apply)

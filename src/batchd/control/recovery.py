@@ -13,7 +13,9 @@ from batchd.domain import instance as instance_machine
 from batchd.domain.states import InstanceState
 from batchd.store.database import Tx
 from batchd.store.repos import envs as env_repo
+from batchd.store.repos import instances as instance_repo
 from batchd.store.repos import jobs as job_repo
+from batchd.store.repos import tasks as task_repo
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,13 +32,13 @@ def recover(tx: Tx, notifier: Notifier, now_ms: int) -> Recovery:
     lost: list[tuple[str, str, Outcome]] = []
     # Built afresh on each call: a unit may run twice when its group is redone.
     requeued_jobs: list[str] = []
-    for job_pk, task_pk, index in job_repo.in_flight(tx.conn):
+    for job_pk, task_pk, index in instance_repo.in_flight(tx.conn):
         job = job_repo.by_pk(tx.conn, job_pk)
-        instance = job_repo.instance_at(tx.conn, task_pk, index)
-        task = next(t for t in job_repo.tasks_of(tx.conn, job_pk) if t.pk == task_pk)
+        instance = instance_repo.instance_at(tx.conn, task_pk, index)
+        task = next(t for t in task_repo.tasks_of(tx.conn, job_pk) if t.pk == task_pk)
         if instance is not None and instance.state is InstanceState.STARTING:
             requeued, _ = instance_machine.requeue(instance)
-            job_repo.save_instances(tx.conn, task_pk, [requeued])
+            instance_repo.save_instances(tx.conn, task_pk, [requeued])
             requeued_jobs.append(job.job_id)
         elif instance is not None:
             lost.append(

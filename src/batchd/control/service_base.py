@@ -13,7 +13,7 @@ from batchd.domain import errors
 from batchd.domain.scope import Scope
 from batchd.mq.context import Context
 from batchd.store.database import Conn, Tx
-from batchd.store.repos import jobs as job_repo
+from batchd.store.repos import client_tokens as client_token_repo
 from batchd.store.repos import topics as topic_repo
 
 TOKEN_WINDOW_MS = 24 * 3600 * 1000
@@ -59,4 +59,4 @@ class ServiceBase:
         """The resource an earlier request with this ClientToken created (idempotency, 24 h)."""
         if not token:
             return None
-        return job_repo.token_owner(tx.conn, scope, kind, token, now_ms - TOKEN_WINDOW_MS)
+        return client_token_repo.token_owner(tx.conn, scope, kind, token, now_ms - TOKEN_WINDOW_MS)

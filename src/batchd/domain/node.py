@@ -29,6 +29,7 @@ class Node:
     reason: str = ""
     created_ms: int | None = None  # ResourceCreatedTime: when the worker came up
     origin: str = BATCH_CREATED
+    start_after_ms: int | None = None  # a replacement waits until then before it is created
 
 
 Result = tuple[Node, list[str]]
@@ -57,6 +58,20 @@ def move(node: Node, to: NodeState, **changes: object) -> Result:
     updated = dataclasses.replace(node, state=to, **changes)  # type: ignore[arg-type]
     event = _EVENTS.get(to)
     return updated, [event] if event else []
+
+
+# How long the cloud waits before replacing a node whose creation failed, by the replacement's
+# number (batch-api.md, Task.ResourceMaxRetryCount): (last replacement of the band, seconds).
+_RECREATE_WAITS = ((3, 600), (10, 900), (50, 1800))
+_RECREATE_WAIT_AFTER = 3600
+
+
+def recreate_wait_s(replacement: int) -> int:
+    """Seconds to wait before the `replacement`-th new node (1-based) is created."""
+    for last, seconds in _RECREATE_WAITS:
+        if replacement <= last:
+            return seconds
+    return _RECREATE_WAIT_AFTER
 
 
 def counts_as_desired(node: Node) -> bool:

@@ -64,6 +64,7 @@ nodes = Table(
     Column("requested_ms", BigInteger, nullable=False),
     Column("created_ms", BigInteger, nullable=True),
     Column("sequence", Integer, nullable=False),
+    Column("start_after_ms", BigInteger, nullable=True),  # a replacement's wait (RECREATE)
     Index("ix_nodes_env", "env_pk"),
 )
 

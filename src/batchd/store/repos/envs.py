@@ -54,6 +54,7 @@ def _to_node(row: Any, env_id: str) -> Node:
         reason=row.reason,
         created_ms=row.created_ms,
         origin=row.origin,
+        start_after_ms=row.start_after_ms,
     )
 
 
@@ -198,6 +199,7 @@ def insert_node(conn: Connection, env: Env, node: Node, now_ms: int) -> None:
             requested_ms=now_ms,
             created_ms=node.created_ms,
             sequence=0,
+            start_after_ms=node.start_after_ms,
         )
     )
 

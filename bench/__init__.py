@@ -1,1 +1,0 @@
-"""Benchmarks of batchd (not tests): each prints its figures."""
