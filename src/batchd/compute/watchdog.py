@@ -22,6 +22,7 @@ from types import FrameType
 
 GRACE_SECONDS = 1.0  # SIGTERM → SIGKILL; keeps a whole kill well inside the 2 s promise
 _POLL_SECONDS = 0.02
+_KILLED_WAIT_SECONDS = 0.5  # after SIGKILL, for the kernel to end the processes
 _PARENT_POLL_SECONDS = 0.5
 _BATCH_SECONDS = 0.05
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -168,6 +169,12 @@ def _terminate(groups: set[int], grace: float) -> None:
         groups = live_groups(groups)
     for pgid in groups:
         signal_group(pgid, signal.SIGKILL)
+    # SIGKILL cannot be caught, yet dying takes the kernel a moment (longer on a busy machine):
+    # return once the groups are gone, so that callers never see a member still alive.
+    deadline = time.monotonic() + _KILLED_WAIT_SECONDS
+    while groups and time.monotonic() < deadline:
+        time.sleep(0.005)
+        groups = live_groups(groups)
 
 
 def _set_parent_death_signal(signum: int) -> None:

@@ -185,6 +185,10 @@ class Database:
             self._reads_in_flight += 1
         try:
             with store_errors.driver_errors(), self.reader_engine.connect() as conn:
+                if self.dialect != "sqlite":
+                    # One snapshot for every statement of the read (a count and its page agree);
+                    # SQLite's read transaction is one already.
+                    conn = conn.execution_options(isolation_level="REPEATABLE READ")
                 return work(conn)
         finally:
             with self._reads_done:
