@@ -47,9 +47,8 @@ async def start_cluster() -> AsyncIterator[StartCluster]:
         await backend.open_env(ENV_ID)
         await backend.add_nodes(ENV_ID, [NodeSize(name, 1, 2) for name in names])
         await eventually(lambda: set(names) <= set(events.joined), within=60)
-        # A worker takes tasks as soon as it has joined, a moment before its Nanny's start has
-        # returned; a worker killed in that moment takes its Nanny along instead of being
-        # restarted by it.
+        # Settled: every Nanny's start has returned, so work submitted now is placed on nodes
+        # that are fully up (the tests count which attempts a killed worker took along).
         await eventually(lambda: set(names) <= set(backend._envs[ENV_ID].nannies), within=60)
         return Cluster(backend, events, names)
 

@@ -68,12 +68,14 @@ class _Membership(SchedulerPlugin):
         self._events = events
         # The scheduler forgets a worker before it tells plugins that the worker left.
         self._names: dict[str, str] = {}
+        self.joined: set[str] = set()  # names of every worker that ever registered
         self._attached = attached  # worker name -> node id, of attached external workers
         self._rejoined = rejoined  # (worker name, node id, address): attach it again
 
     def add_worker(self, scheduler: Scheduler, worker: str) -> None:
         name = str(scheduler.workers[worker].name)
         self._names[worker] = name
+        self.joined.add(name)
         node_id = self._attached.get(name)
         if node_id is not None:  # an attached worker restarted: it needs the resource again
             self._rejoined(name, node_id, worker)
@@ -117,6 +119,7 @@ class _Env:
     live: dict[str, _Pack] = field(default_factory=dict)  # attempt key -> its pack, until reported
     stopped: dict[str, dict[str, str]] = field(default_factory=dict)  # what pack.STOPPED holds
     attached: dict[str, str] = field(default_factory=dict)  # external worker name -> node id
+    membership: _Membership | None = None
 
 
 class LocalDaskBackend:
@@ -153,7 +156,7 @@ class LocalDaskBackend:
         membership = _Membership(env_id, self._events, attached, partial(self._rejoined, env_id))
         scheduler.add_plugin(membership, name="batchd-membership")
         client = await Client(scheduler.address, asynchronous=True)
-        env = _Env(scheduler=scheduler, client=client, attached=attached)
+        env = _Env(scheduler=scheduler, client=client, attached=attached, membership=membership)
         # In-process scheduler: reports reach us without another hop through the client.
         scheduler.add_plugin(_Reports(partial(self._on_report, env)), name="batchd-reports")
         self._envs[env_id] = env
@@ -182,7 +185,9 @@ class LocalDaskBackend:
                 continue
             env.starting[node.node_id] = self._spawn(self._start_node(env_id, env, node))
 
-    async def _start_node(self, env_id: str, env: _Env, node: NodeSize) -> None:
+    async def _start_node(
+        self, env_id: str, env: _Env, node: NodeSize, first_try: bool = True
+    ) -> None:
         nanny = Nanny(
             env.scheduler.address,
             name=node.node_id,
@@ -201,6 +206,14 @@ class LocalDaskBackend:
             env.starting.pop(node.node_id, None)
             with contextlib.suppress(Exception):
                 await nanny.close()
+            joined = env.membership is not None and node.node_id in env.membership.joined
+            if joined and first_try and not env.closed:
+                # The worker registered, then died before its Nanny heard from it: that Nanny
+                # fails its start and closes instead of restarting the worker. Start the node
+                # again (once), as a Nanny would have.
+                retry = self._start_node(env_id, env, node, first_try=False)
+                env.starting[node.node_id] = self._spawn(retry)
+                return
             why = f"{type(error).__name__}: {error}"
             if isinstance(error, TimeoutError):  # says nothing by itself
                 why = f"the worker did not start within {self._node_start_timeout} s"
