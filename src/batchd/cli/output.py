@@ -49,6 +49,15 @@ def emit_attributes(data: dict[str, Any], output: Format, title: str = "") -> No
     emit([{"attribute": k, "value": v} for k, v in data.items()], output, title=title)
 
 
+def emit_cmq_attributes(answer: dict[str, Any], output: Format) -> None:
+    """A CMQ Get*Attributes answer without its envelope: as JSON, or as attribute rows."""
+    data = {k: v for k, v in answer.items() if k not in ("code", "message", "requestId")}
+    if output is Format.JSON:
+        emit(data, output)
+    else:
+        emit_attributes(data, output)
+
+
 def emit_line(data: Any) -> None:
     """One compact JSON document on one line (JSON Lines), for streams such as --follow."""
     out.out(json.dumps(data, ensure_ascii=False), highlight=False)

@@ -15,7 +15,7 @@ from batchd.cli.output import (
     Format,
     compact,
     emit,
-    emit_attributes,
+    emit_cmq_attributes,
     emit_line,
     err,
     out,
@@ -80,13 +80,7 @@ def queue_show(
 ) -> None:
     """Show a queue's attributes and counters."""
     with connect(endpoint, data_dir) as client:
-        data = client.call("GetQueueAttributes", {"queueName": name})
-        for key in ("code", "message", "requestId"):
-            data.pop(key, None)
-        if output is Format.JSON:
-            emit(data, output)
-        else:
-            emit_attributes(data, output)
+        emit_cmq_attributes(client.call("GetQueueAttributes", {"queueName": name}), output)
 
 
 @queue_app.command("delete")

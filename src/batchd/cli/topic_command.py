@@ -8,7 +8,7 @@ import typer
 
 from batchd.cli.cmq_connection import connect, paged
 from batchd.cli.option import DataDirOpt, EndpointOpt, OutputOpt, TopicArg
-from batchd.cli.output import Format, emit, emit_attributes, err
+from batchd.cli.output import Format, emit, emit_cmq_attributes, err
 
 topic_app = typer.Typer(help="Topics: create, inspect, publish.", no_args_is_help=True)
 
@@ -53,13 +53,7 @@ def topic_show(
 ) -> None:
     """Show a topic's attributes."""
     with connect(endpoint, data_dir) as client:
-        data = client.call("GetTopicAttributes", {"topicName": name})
-        for key in ("code", "message", "requestId"):
-            data.pop(key, None)
-        if output is Format.JSON:
-            emit(data, output)
-        else:
-            emit_attributes(data, output)
+        emit_cmq_attributes(client.call("GetTopicAttributes", {"topicName": name}), output)
 
 
 @topic_app.command("delete")

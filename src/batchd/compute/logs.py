@@ -45,10 +45,11 @@ class LazyLog:
 
     def tail(self) -> bytes:
         """The last TAIL_BYTES written to the file, this attempt's and those before it."""
-        if self._file is None and os.path.exists(self.path):
-            self._open()  # output of an earlier run of the same attempt directory
         if self._file is None:
-            return b""
+            try:  # output of an earlier run of the same attempt directory
+                self._file = os.open(self.path, os.O_RDWR | os.O_APPEND)
+            except FileNotFoundError:
+                return b""
         size = os.lseek(self._file, 0, os.SEEK_END)
         if len(self._tail) >= TAIL_BYTES or size <= len(self._tail):
             return self._tail

@@ -85,8 +85,9 @@ def apply_membership(
         elif node.origin == machine.USER_ATTACHED:  # not ours to replace (RECREATE)
             _attach_failed(tx, notifier, env, node, item.error, now_ms)
         else:
-            scale = recreate_wait_scale
-            return _failed(tx, notifier, env, node, item.error, now_ms, effects, scale)
+            return _failed(
+                tx, notifier, env, node, item.error, now_ms, effects, recreate_wait_scale
+            )
     except InvalidTransition:
         pass  # a late or repeated report about a node that has moved on
     return None
