@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,10 @@ def _api(process: ServerProcess) -> BatchApi:
     return BatchApi(RunningServer(process.base_url, process.data_dir, process.database_url))
 
 
+# Unique to this test process: other tests, running at the same time, sleep too.
+LONG_SLEEP = f"sleep 120.{uuid.uuid4().int % 10**6:06d}"
+
+
 def _pids_of(command_fragment: str) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -47,7 +52,7 @@ def test_a_job_survives_kill_9_of_batchd(process: ServerProcess, tmp_path: Path)
     env_id = batch.env(nodes=1)
     marker = tmp_path / "attempts"
     # The first attempt waits to be killed with the server; the retry finds the marker and ends.
-    command = f"echo run >> {marker}; test $(wc -l < {marker}) -ge 2 || sleep 120"
+    command = f"echo run >> {marker}; test $(wc -l < {marker}) -ge 2 || {LONG_SLEEP}"
     job_id = batch.submit([command_task("once", env_id, command, MaxRetryCount=2)])
     batch.until("DescribeJob", {"JobId": job_id}, lambda d: d["JobState"] == "RUNNING")
 
@@ -61,7 +66,7 @@ def test_a_job_survives_kill_9_of_batchd(process: ServerProcess, tmp_path: Path)
     env = batch("DescribeComputeEnv", {"EnvId": env_id})
     assert [n["ComputeNodeState"] for n in env["ComputeNodeSet"]] == ["RUNNING"]
     # No command of the first attempt outlived the server that started it.
-    assert not _pids_of("sleep 120")
+    assert not _pids_of(LONG_SLEEP)
 
 
 def test_attempts_that_never_launched_cost_no_retry_after_kill_9(process: ServerProcess) -> None:
@@ -104,7 +109,7 @@ def test_a_killed_worker_fails_its_attempt_and_the_retry_succeeds(
     # The first attempt records its worker's pid (the shell's parent) and waits.
     command = (
         f"echo run >> {marker}; if [ $(wc -l < {marker}) -ge 2 ]; then exit 0; fi; "
-        f"echo $PPID > {pid_file}; sleep 120"
+        f"echo $PPID > {pid_file}; {LONG_SLEEP}"
     )
     job_id = batch.submit([command_task("once", env_id, command, MaxRetryCount=1)])
     wait_until(lambda: pid_file.exists() and pid_file.read_text().strip() != "", timeout=60)
@@ -113,6 +118,6 @@ def test_a_killed_worker_fails_its_attempt_and_the_retry_succeeds(
     job = batch.finished(job_id, timeout=90)
     assert job["JobState"] == "SUCCEED"
     assert marker.read_text().count("run") == 2
-    wait_until(lambda: not _pids_of("sleep 120"), timeout=10)
+    wait_until(lambda: not _pids_of(LONG_SLEEP), timeout=10)
     activities = batch("DescribeComputeEnvActivities", {"EnvId": env_id})
     assert activities["TotalCount"] >= 1

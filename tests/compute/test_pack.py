@@ -91,15 +91,19 @@ def work_dir(tmp_path: Path, index: int, task: str = "Task1") -> Path:
 WAIT_FOR_RELEASE = 'while [ ! -e "$RELEASE" ]; do sleep 0.02; done'
 
 
-def test_packs_only_a_deep_backlog_of_unpinned_attempts(tmp_path: Path) -> None:
+def test_packs_only_a_deep_backlog_of_unpinned_attempts_that_keep_their_node(
+    tmp_path: Path,
+) -> None:
     specs = attempts(tmp_path, ["true"] * 100)
     pinned = [dataclasses.replace(spec, node_id="node-pack0001") for spec in specs]
+    restarting = [dataclasses.replace(spec, restart_node=True) for spec in specs]
 
     assert [len(p) for p in packing.plan(specs[:7], workers=2)] == [1] * 7
     assert [len(p) for p in packing.plan(specs[:40], workers=2)] == [5] * 8
     assert [len(p) for p in packing.plan(specs, workers=1)] == [25] * 4
     assert max(len(p) for p in packing.plan(specs * 20, workers=1)) == packing.MAX_PACK
     assert [len(p) for p in packing.plan(pinned, workers=1)] == [1] * 100
+    assert [len(p) for p in packing.plan(restarting, workers=1)] == [1] * 100
     # Packs never mix tasks, and keep the order of each task's attempts.
     mixed = attempts(tmp_path, ["true"] * 16) + attempts(tmp_path, ["true"] * 16, task="Task2")
     plan = packing.plan(mixed, workers=1)

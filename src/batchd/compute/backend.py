@@ -60,9 +60,10 @@ class ComputeBackend(Protocol):
         """
         ...
 
-    async def kill(self, env_id: str, key: str, reason: str) -> None:
+    async def kill(self, env_id: str, key: str, reason: str, restart_node: bool = False) -> None:
         """Stop attempt `key`: a running one ends and reports itself with `reason`; one that has
-        not started never starts and is reported with `reason`."""
+        not started never starts and is reported with `reason`. `restart_node`: the node a
+        running attempt ran on restarts once the attempt is over."""
         ...
 
     async def read_logs(self, env_id: str, key: str) -> tuple[bytes, bytes] | None:

@@ -48,6 +48,7 @@ class InstanceSpec:
     docker_image: str | None = None
     docker_run_option: str = ""
     package_path: str | None = None  # DeliveryForm PACKAGE
+    restart_node: bool = False  # RestartComputeNode: its node restarts once it has ended
 
     def __post_init__(self) -> None:
         if (self.command is None) == (not self.commands):

@@ -9,6 +9,12 @@ of: its own report, a kill that stopped it before it started, the failure of its
 batchd turns off Dask's own re-running of tasks from lost workers: a lost worker fails the
 attempts it had not reported, and batchd decides about retries.
 
+Restarting a node after an attempt (RestartComputeNode; TerminateTaskInstance in a named
+environment): the attempt's worker is held while the attempt still occupies it (node_hold.py);
+once its Dask task is over, a node whose worker is held gets a new worker process
+(node_restart.py). The node stays RUNNING meanwhile: its worker leaving and coming back is no
+membership change.
+
 External workers: an operator may start `dask worker <scheduler address> --name NAME` against an
 environment's scheduler. It lacks the `batchd-node` resource, so Dask places none of batchd's
 work on it, until AttachInstances makes it a node: then it gets the resource (and answers to its
@@ -21,17 +27,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import dask
-from distributed import Client, Future, Nanny, Scheduler, Worker, wait
+from distributed import Client, Future, Nanny, Scheduler, wait
+from distributed.core import Status
 from distributed.diagnostics.plugin import SchedulerPlugin
 
-from batchd.compute import node_start, pack, packing, registry, report, runner
+from batchd.compute import (
+    membership,
+    node_hold,
+    node_restart,
+    node_start,
+    pack,
+    packing,
+    registry,
+    report,
+    runner,
+)
 from batchd.compute.backend import ClusterEvents, ExternalWorker, NodeSize
 from batchd.compute.instance import InstanceResult, InstanceSpec
 
@@ -48,43 +64,9 @@ DASK_CONFIG = {
 }
 NODE_START_TIMEOUT = 60.0
 GIB = 1024**3
-# Only compute nodes have it: batchd's own workers from the start, external ones once attached.
-NODE_RESOURCE = "batchd-node"
-NODE_RESOURCES = {"slot": 1, NODE_RESOURCE: 1}
+NODE_RESOURCE = membership.NODE_RESOURCE
+NODE_RESOURCES = membership.NODE_RESOURCES
 NODE_TERMINATED = "COMPUTE_NODE_TERMINATED"  # why a detached worker's attempts fail
-
-
-class _Membership(SchedulerPlugin):
-    """Forwards the scheduler's view of its workers, the source of node events."""
-
-    def __init__(
-        self,
-        env_id: str,
-        events: ClusterEvents,
-        attached: dict[str, str],
-        rejoined: Callable[[str, str, str], None],
-    ) -> None:
-        self._env_id = env_id
-        self._events = events
-        # The scheduler forgets a worker before it tells plugins that the worker left.
-        self._names: dict[str, str] = {}
-        self.joined: set[str] = set()  # names of every worker that ever registered
-        self._attached = attached  # worker name -> node id, of attached external workers
-        self._rejoined = rejoined  # (worker name, node id, address): attach it again
-
-    def add_worker(self, scheduler: Scheduler, worker: str) -> None:
-        name = str(scheduler.workers[worker].name)
-        self._names[worker] = name
-        self.joined.add(name)
-        node_id = self._attached.get(name)
-        if node_id is not None:  # an attached worker restarted: it needs the resource again
-            self._rejoined(name, node_id, worker)
-            return
-        self._events.node_joined(self._env_id, name, worker)
-
-    def remove_worker(self, scheduler: Scheduler, worker: str, **kwargs: Any) -> None:
-        name = self._names.pop(worker, "")
-        self._events.node_left(self._env_id, self._attached.get(name, name), worker)
 
 
 class _Reports(SchedulerPlugin):
@@ -107,10 +89,12 @@ class _Pack:
     future: Future[list[dict[str, Any]]]
     unreported: set[str]
     work_dirs: dict[str, str] = field(default_factory=dict)  # attempt key -> its work dir
+    ran_on: str = ""  # the node its attempts reported
 
 
 @dataclass
 class _Env:
+    env_id: str
     scheduler: Scheduler
     client: Client
     nannies: dict[str, Nanny] = field(default_factory=dict)
@@ -119,7 +103,8 @@ class _Env:
     live: dict[str, _Pack] = field(default_factory=dict)  # attempt key -> its pack, until reported
     stopped: dict[str, dict[str, str]] = field(default_factory=dict)  # what pack.STOPPED holds
     attached: dict[str, str] = field(default_factory=dict)  # external worker name -> node id
-    membership: _Membership | None = None
+    membership: membership.Membership | None = None
+    leaving: set[str] = field(default_factory=set)  # addresses of workers replaced on purpose
 
 
 class LocalDaskBackend:
@@ -153,10 +138,19 @@ class LocalDaskBackend:
         )
         await scheduler
         attached: dict[str, str] = {}
-        membership = _Membership(env_id, self._events, attached, partial(self._rejoined, env_id))
-        scheduler.add_plugin(membership, name="batchd-membership")
+        leaving: set[str] = set()
+        rejoined = partial(self._rejoined, env_id)
+        members = membership.Membership(env_id, self._events, attached, rejoined, leaving)
+        scheduler.add_plugin(members, name="batchd-membership")
         client = await Client(scheduler.address, asynchronous=True)
-        env = _Env(scheduler=scheduler, client=client, attached=attached, membership=membership)
+        env = _Env(
+            env_id,
+            scheduler,
+            client,
+            attached=attached,
+            membership=members,
+            leaving=leaving,
+        )
         # In-process scheduler: reports reach us without another hop through the client.
         scheduler.add_plugin(_Reports(partial(self._on_report, env)), name="batchd-reports")
         self._envs[env_id] = env
@@ -165,6 +159,9 @@ class LocalDaskBackend:
         parsed = report.parse(message)
         if parsed is None or parsed.key not in env.live:
             return  # reported already (a kill or a lost worker came first), or not ours
+        node_id = parsed.result.node_id if parsed.result is not None else parsed.node_id
+        if node_id:
+            env.live[parsed.key].ran_on = node_id
         if parsed.state == report.RUNNING:
             self._events.instance_running(parsed.key, parsed.node_id, parsed.started_at)
         else:
@@ -298,8 +295,29 @@ class LocalDaskBackend:
             owner.future.release()
             if env.stopped.pop(owner.pack_id, None) is not None:
                 env.scheduler.set_metadata([pack.STOPPED], _copy(env.stopped))
+        # The scheduler heard of a hold before it heard that the pack was over.
+        if owner.ran_on in env.nannies and _held(env, owner.ran_on):
+            await self._restart_node(env, owner.ran_on, owner.keys[0])
 
-    async def kill(self, env_id: str, key: str, reason: str) -> None:
+    async def _restart_node(self, env: _Env, node_id: str, after: str) -> None:
+        """Replace the worker process of `node_id`, held after attempt `after`; a node whose
+        worker does not come back is reported lost, as if it had died."""
+        nanny = env.nannies[node_id]
+        try:
+            problem = await node_restart.restart(
+                env.scheduler, nanny, self._node_start_timeout, env.leaving
+            )
+        except Exception as error:  # closed meanwhile (scale-down, deletion), and the like
+            problem = f"{type(error).__name__}: {error}"
+        if env.closed or env.nannies.get(node_id) is not nanny:
+            return  # removed meanwhile: that is its end, not a restart
+        if problem:
+            log.warning("compute node %s: restart after %s failed: %s", node_id, after, problem)
+            self._events.node_left(env.env_id, node_id, "")
+        else:
+            log.info("compute node %s restarted after attempt %s", node_id, after)
+
+    async def kill(self, env_id: str, key: str, reason: str, restart_node: bool = False) -> None:
         env = self._envs.get(env_id)
         owner = env.live.get(key) if env is not None else None
         if env is None or owner is None:
@@ -311,7 +329,8 @@ class LocalDaskBackend:
             env.scheduler.set_metadata([pack.STOPPED, owner.pack_id, key], reason)
         # A running attempt is stopped where it runs and reports its own end. Any other will
         # never start (skipped in its pack, or its Dask task cancelled) and is reported here.
-        answers = await env.client.run(registry.stop, key, reason, on_error="return")
+        stop = node_hold.stop_and_hold if restart_node else registry.stop
+        answers = await env.client.run(stop, key, reason, on_error="return")
         if any(answer == registry.RUNNING for answer in answers.values()):
             return
         self._finish(env, key, None, reason)
@@ -373,11 +392,11 @@ class LocalDaskBackend:
         error = f"worker {name} is no longer connected to the scheduler"
         if address:
             try:
-                await env.client.run(_take_as_node, node_id, workers=[address])
+                await env.client.run(membership.take_as_node, node_id, workers=[address])
             except Exception as failure:
                 error = f"{type(failure).__name__}: {failure}"
             else:
-                _place_waiting_work(env.scheduler, address)
+                membership.place_waiting_work(env.scheduler, address)
                 self._events.node_joined(env_id, node_id, address)
                 return
         env.attached.pop(name, None)
@@ -391,7 +410,7 @@ class LocalDaskBackend:
         if not address:
             return
         with contextlib.suppress(Exception):
-            await env.client.run(_release_worker, name, workers=[address])
+            await env.client.run(membership.release_worker, name, workers=[address])
         # Taken after the release: Dask places nothing more on it.
         worker = env.scheduler.workers.get(address)
         on_it = {str(ts.key) for ts in worker.processing} if worker is not None else set()
@@ -424,34 +443,13 @@ def _node_count(env: _Env) -> int:
     return sum(1 for w in env.scheduler.workers.values() if w.resources.get(NODE_RESOURCE))
 
 
-def _place_waiting_work(scheduler: Scheduler, address: str) -> None:
-    """Dask looks for a worker for tasks that had none only when one joins: an attached worker
-    joined before it had the node resource, so tell the scheduler it can take them now."""
-    worker = scheduler.workers.get(address)
-    if worker is None:
-        return
-    stimulus_id = f"batchd-attach-{time.time()}"
-    scheduler.transitions(
-        scheduler.bulk_schedule_unrunnable_after_adding_worker(worker), stimulus_id
-    )
-    scheduler.stimulus_queue_slots_maybe_opened(stimulus_id=stimulus_id)
+def _held(env: _Env, name: str) -> bool:
+    worker = env.scheduler.workers.get(_address_of(env, name))
+    return worker is not None and worker.status == Status.closing_gracefully
 
 
 def _address_of(env: _Env, name: str) -> str:
-    return next((a for a, w in env.scheduler.workers.items() if str(w.name) == name), "")
-
-
-async def _take_as_node(node_id: str, dask_worker: Worker) -> None:
-    """On an external worker being attached: take batchd's work, and answer to the node id
-    (the runner reports it and hands it to commands as BATCH_COMPUTE_NODE_ID)."""
-    dask_worker.name = node_id
-    await dask_worker.set_resources(**NODE_RESOURCES)
-
-
-async def _release_worker(name: str, dask_worker: Worker) -> None:
-    """On a worker being detached: take no more of batchd's work; its own name again."""
-    await dask_worker.set_resources(**{NODE_RESOURCE: 0})
-    dask_worker.name = name
+    return node_restart.address_of(env.scheduler, name)
 
 
 def _copy(stopped: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:

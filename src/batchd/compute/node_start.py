@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from batchd.compute import guard, pack  # noqa: F401  (pack imports the runner and the staging)
+from batchd.compute import guard, node_hold, pack  # noqa: F401  (pack imports the runner, staging)
 
 if TYPE_CHECKING:
     from distributed import Worker
@@ -17,3 +17,4 @@ if TYPE_CHECKING:
 def dask_setup(worker: Worker) -> None:
     """Called by Dask in the worker process, before it takes any task."""
     guard.shared().start()
+    node_hold.mark_owned()

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from batchd.compute import registry, report, runner
+from batchd.compute import node_hold, registry, report, runner
 from batchd.compute.instance import InstanceSpec
 
 if TYPE_CHECKING:
@@ -35,6 +35,8 @@ def run_pack(pack_id: str, specs: Sequence[InstanceSpec]) -> list[dict[str, Any]
                 registry.stop(key, reason)
         for spec in specs:
             message = _run(spec)
+            if message is not None and spec.restart_node:
+                node_hold.hold(worker)  # before the end is reported: nothing else starts here
             if message is not None and not _send(worker, message):
                 unsent.append(message)
     finally:

@@ -22,12 +22,13 @@ def plan(specs: Sequence[InstanceSpec], workers: int) -> list[list[InstanceSpec]
     """`specs` cut into packs, in their order within each task.
 
     Attempts pinned to a node or running in a container go alone: a pack runs where Dask places
-    it, and a container's start costs more than a Dask task anyway.
+    it, and a container's start costs more than a Dask task anyway. So do those whose node
+    restarts after them (RestartComputeNode): the rest of a pack would run before the restart.
     """
     packs: list[list[InstanceSpec]] = []
     by_task: dict[tuple[str, str], list[InstanceSpec]] = {}
     for spec in specs:
-        if spec.node_id or spec.docker_image is not None:
+        if spec.node_id or spec.docker_image is not None or spec.restart_node:
             packs.append([spec])
         else:
             by_task.setdefault((spec.job_id, spec.task_name), []).append(spec)

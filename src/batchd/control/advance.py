@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from batchd.control import spec as spec_builder
-from batchd.control.effects import Effects
+from batchd.control.effects import Effects, Kill
 from batchd.control.env_pass import EnvView
 from batchd.control.handover import apply_dependencies, fast_interrupt, hand_over
 from batchd.control.notify import Notifier
@@ -201,7 +201,11 @@ class JobStep:
                 key = spec_builder.attempt_key(
                     self._context.job.job_id, task.name, index, current.attempt
                 )
-                self._context.effects.kill.append((current.env_id, key, "TERMINATED_BY_USER"))
+                # TerminateTaskInstance in a named environment restarts the node (batch-api.md).
+                restart = (task.pk, index) in requested and not task.anonymous
+                self._context.effects.kill.append(
+                    Kill(current.env_id, key, "TERMINATED_BY_USER", restart_node=restart)
+                )
             elif current.state not in SETTLED:
                 apply(
                     machine.fail(

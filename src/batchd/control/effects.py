@@ -8,12 +8,23 @@ from batchd.compute.backend import NodeSize
 from batchd.compute.runner import InstanceSpec
 
 
+@dataclass(frozen=True, slots=True)
+class Kill:
+    """Stop an attempt; `restart_node`: then restart the node it runs on (TerminateTaskInstance
+    in a named environment, batch-api.md)."""
+
+    env_id: str
+    key: str
+    reason: str
+    restart_node: bool = False
+
+
 @dataclass
 class Effects:
     open_envs: list[str] = field(default_factory=list)
     add_nodes: dict[str, list[NodeSize]] = field(default_factory=dict)
     submit: list[tuple[str, InstanceSpec]] = field(default_factory=list)
-    kill: list[tuple[str, str, str]] = field(default_factory=list)  # (env, key, reason)
+    kill: list[Kill] = field(default_factory=list)
     remove_nodes: dict[str, list[str]] = field(default_factory=dict)
     close_envs: list[str] = field(default_factory=list)
 

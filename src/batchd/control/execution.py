@@ -21,8 +21,8 @@ async def carry_out(backend: ComputeBackend, effects: Effects) -> None:
     for env_id, specs in by_env.items():
         await backend.open_env(env_id)
         backend.submit(env_id, specs)
-    for env_id, key, reason in effects.kill:
-        await backend.kill(env_id, key, reason)
+    for kill in effects.kill:
+        await backend.kill(kill.env_id, kill.key, kill.reason, restart_node=kill.restart_node)
     for env_id, node_ids in effects.remove_nodes.items():
         await backend.remove_nodes(env_id, node_ids)
     for env_id in effects.close_envs:

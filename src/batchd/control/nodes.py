@@ -114,6 +114,10 @@ def _joined(
     if node.state is N.DELETING:
         effects.remove_nodes.setdefault(env.env_id, []).append(node.node_id)
         return
+    if node.state is N.RUNNING:  # restarted on purpose (RestartComputeNode): a new address
+        if address and address != node.address:
+            repo.save_node(tx.conn, dataclasses.replace(node, address=address))
+        return
     if node.state is N.CREATING:
         node = _save(
             tx,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from batchd.compute.runner import InstanceResult
 from batchd.control import nodes as node_steps
 from batchd.control import spec as spec_builder
+from batchd.control.effects import Kill
 from batchd.control.handover import waiting_for_node
 from batchd.control.step_context import Apply, StepContext
 from batchd.domain import instance as machine
@@ -128,7 +129,7 @@ def _creation_failed(step: StepContext, task: Task, current: Instance, apply: Ap
     counts it as a failed attempt, RUNNABLE puts the instance back to wait at no cost."""
     key = spec_builder.attempt_key(step.job.job_id, task.name, current.index, current.attempt)
     # It still sits in the cluster's queue: a replacement node would otherwise run it.
-    step.effects.kill.append((current.env_id, key, CREATION_FAILED_REASON))
+    step.effects.kill.append(Kill(current.env_id, key, CREATION_FAILED_REASON))
     view = step.env_view(task.env_id)
     if view is not None and view.if_creation_failed == "RUNNABLE":
         requeued, _ = machine.requeue(current)

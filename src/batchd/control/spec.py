@@ -100,4 +100,6 @@ def build(
         package_path=application.get("PackagePath")
         if application.get("DeliveryForm") == "PACKAGE"
         else None,
+        # A task's own environment is torn down after it anyway (batch-api.md §3).
+        restart_node=bool(submitted.get("RestartComputeNode")) and not task.anonymous,
     )
