@@ -34,6 +34,7 @@ lint: $(STAMP_DEV)
 bench: $(STAMP_DEV)
 	$(BIN)/python bench/mq.py
 	$(BIN)/python bench/dispatch.py
+	$(BIN)/python bench/runner.py
 	$(BIN)/python bench/events.py
 
 clean:
