@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -95,6 +96,63 @@ def test_terminate_job_kills_the_running_command(batch: BatchApi) -> None:
     assert job["NextAction"] == ""
 
 
+def test_a_job_of_higher_priority_runs_before_the_waiting_instances_of_others(
+    batch: BatchApi, tmp_path: Path
+) -> None:
+    env_id = batch.env(nodes=1)
+    order = tmp_path / "order"
+    # Instance 0 holds the only node while the job of priority 100 arrives; 1-3 wait.
+    command = f"echo low$BATCH_TASK_INSTANCE_INDEX >> {order}; "
+    command += '[ "$BATCH_TASK_INSTANCE_INDEX" = 0 ] && sleep 2; true'
+    low = batch.submit([command_task("t", env_id, command, TaskInstanceNum=4)])
+    batch.until(
+        "DescribeTask",
+        {"JobId": low, "TaskName": "t"},
+        lambda d: d["TaskInstanceSet"][0]["TaskInstanceState"] == "RUNNING",
+    )
+    high = batch.submit([command_task("t", env_id, f"echo high >> {order}")], Priority=100)
+
+    assert batch.finished(high)["JobState"] == "SUCCEED"
+    assert batch.finished(low)["JobState"] == "SUCCEED"
+    assert order.read_text().split() == ["low0", "high", "low1", "low2", "low3"]
+
+
+def test_the_environment_s_input_mappings_come_before_the_task_s(
+    batch: BatchApi, tmp_path: Path
+) -> None:
+    for name in ("shared", "env-only", "task-only"):
+        (tmp_path / name).write_text(f"{name} from the source\n")
+    (tmp_path / "override").write_text("the task's version\n")
+    env_id = batch(
+        "CreateComputeEnv",
+        {
+            "ComputeEnv": {
+                "EnvName": "with-inputs",
+                "DesiredComputeNodeCount": 1,
+                "EnvData": {"InstanceType": "S5.SMALL1"},
+                "InputMappings": [
+                    {"SourcePath": f"file://{tmp_path}/env-only", "DestinationPath": "a.txt"},
+                    {"SourcePath": f"file://{tmp_path}/shared", "DestinationPath": "b.txt"},
+                ],
+            },
+            "Placement": {"Zone": "ap-guangzhou-2"},
+        },
+    )["EnvId"]
+    inputs = [
+        {"SourcePath": f"file://{tmp_path}/task-only", "DestinationPath": "c.txt"},
+        {"SourcePath": f"file://{tmp_path}/override", "DestinationPath": "b.txt"},
+    ]
+    job_id = batch.submit(
+        [command_task("t", env_id, "cat a.txt b.txt c.txt", InputMappings=inputs)]
+    )
+
+    assert batch.finished(job_id)["JobState"] == "SUCCEED"
+    answer = batch("DescribeTaskLogs", {"JobId": job_id, "TaskName": "t"})
+    assert _stdout(answer["TaskInstanceLogSet"][0]["StdoutLog"]) == (
+        b"env-only from the source\nthe task's version\ntask-only from the source\n"
+    )
+
+
 def test_timeout_fails_the_attempt(batch: BatchApi) -> None:
     env_id = batch.env(nodes=1)
     job_id = batch.submit([command_task("slow", env_id, "sleep 30", Timeout=1)])
@@ -183,6 +241,18 @@ def test_filters_combine_and_tags_filter(batch: BatchApi) -> None:
         {"Name": "job-state", "Values": ["SUCCEED"]},
     ]
     assert ids(both) == set()
+
+
+def test_a_zone_longer_than_the_store_keeps_is_refused(batch: BatchApi) -> None:
+    with pytest.raises(Exception, match=r"InvalidParameterValue\.UnavailableZone"):
+        batch(
+            "SubmitJob",
+            {
+                "Placement": {"Zone": "ap-guangzhou-" + "9" * 60},
+                "Job": {"Tasks": [command_task("t", "env-00000000", "true")]},
+            },
+        )
+    assert batch("DescribeJobs", {})["TotalCount"] == 0
 
 
 def test_a_zone_outside_the_region_is_refused(batch: BatchApi) -> None:

@@ -72,6 +72,21 @@ def test_batch_variables_and_user_variables(make_spec: SpecFactory) -> None:
     assert env["PATH"] == os.environ["PATH"]  # the node's own environment is kept
 
 
+def test_commands_do_not_see_batchd_s_own_settings(
+    make_spec: SpecFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Workers inherit the server's environment, where its settings may come from.
+    monkeypatch.setenv("BATCHD_SECRET_KEY", "the-api-secret")
+    monkeypatch.setenv("BATCHD_DATABASE_URL", "postgresql+psycopg://batchd:password@db/batchd")
+    spec = make_spec(command="env > env.txt", env_vars=(("BATCHD_MINE", "the user's own"),))
+
+    assert run_instance(spec).reason == ""
+    env = (Path(spec.work_dir) / "env.txt").read_text()
+    assert "the-api-secret" not in env
+    assert "password" not in env
+    assert "BATCHD_MINE=the user's own" in env  # a job's own variables are its own
+
+
 def test_commands_run_in_order(make_spec: SpecFactory) -> None:
     spec = make_spec(commands=("echo one > a", "cat a > b", "echo three"))
 

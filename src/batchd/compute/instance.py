@@ -49,6 +49,7 @@ class InstanceSpec:
     docker_run_option: str = ""
     package_path: str | None = None  # DeliveryForm PACKAGE
     restart_node: bool = False  # RestartComputeNode: its node restarts once it has ended
+    priority: int = 0  # its job's Priority: higher runs first among the attempts waiting
 
     def __post_init__(self) -> None:
         if (self.command is None) == (not self.commands):

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -67,6 +68,7 @@ GIB = 1024**3
 NODE_RESOURCE = membership.NODE_RESOURCE
 NODE_RESOURCES = membership.NODE_RESOURCES
 NODE_TERMINATED = "COMPUTE_NODE_TERMINATED"  # why a detached worker's attempts fail
+_ORDER_SPAN = 2**40  # Dask tasks handed over in one process's life, at most (int64 priorities)
 
 
 class _Reports(SchedulerPlugin):
@@ -123,6 +125,7 @@ class LocalDaskBackend:
         self._tasks: set[asyncio.Task[None]] = set()
         self._config = dask.config.set(DASK_CONFIG)
         self._opening = asyncio.Lock()  # requests open envs too: never two schedulers for one
+        self._handed_over = itertools.count()  # Dask tasks submitted so far: their order
 
     async def open_env(self, env_id: str) -> None:
         if env_id in self._envs:
@@ -266,6 +269,7 @@ class LocalDaskBackend:
                 resources=dict(NODE_RESOURCES),
                 pure=False,
                 retries=0,
+                priority=_dask_priority(group[0].priority, next(self._handed_over)),
             )
             work_dirs = {spec.key: spec.work_dir for spec in group}
             owner = _Pack(pack_id, keys, future, set(keys), work_dirs)
@@ -437,6 +441,13 @@ class LocalDaskBackend:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._config.__exit__(None, None, None)
+
+
+def _dask_priority(job_priority: int, order: int) -> int:
+    """What Dask runs first: the job's Priority (0-100), then the order of hand-over (batch-api.md
+    §4.1). A pack holds attempts of one job. Dask itself runs the tasks of a burst of
+    submissions in no set order."""
+    return job_priority * _ORDER_SPAN - order
 
 
 def _node_count(env: _Env) -> int:

@@ -260,10 +260,15 @@ def _copy_redirects(spec: InstanceSpec, verdict: _Verdict) -> _Verdict:
     return _Verdict(verdict.exit_code, verdict.reason, detail, verdict.started_at)
 
 
+SERVER_VARIABLES = "BATCHD_"  # batchd's own settings: its secret key, its database URL
+
+
 def _environment(spec: InstanceSpec) -> dict[str, str]:
     batch = batch_variables(spec)
-    # The worker's own environment (PATH, HOME, ...) is the node's environment for commands.
-    env = dict(os.environ)
+    # The worker's own environment (PATH, HOME, ...) is the node's environment for commands,
+    # but for batchd's settings, which the workers inherit from the server: no command may
+    # read the API's secret key or the database's password.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SERVER_VARIABLES)}
     env.update(batch)
     env.update((name, value) for name, value in spec.env_vars if name not in batch)
     return env

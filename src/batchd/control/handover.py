@@ -14,6 +14,7 @@ from batchd.domain.instance import Instance
 from batchd.domain.job import Task
 from batchd.domain.node import CREATION_FAILED_REASON
 from batchd.domain.states import FailedAction, InstanceState
+from batchd.store.repos import envs as env_repo
 from batchd.store.repos import tasks as task_repo
 
 S = InstanceState
@@ -141,13 +142,16 @@ def hand_over(
             submitted_spec = (
                 json.loads(stored) if stored else task_repo.task_spec(step.conn, task.pk)
             )
+            env_inputs = () if task.anonymous else env_repo.input_mappings(step.conn, view.env_id)
             for current in runnable[:room]:
                 updated, names = machine.hand_over(current, view.env_id, step.now_ms)
                 apply((updated, names))
                 step.effects.submit.append(
                     (
                         view.env_id,
-                        spec_builder.build(step.job, task, updated, submitted_spec, step.work_root),
+                        spec_builder.build(
+                            step.job, task, updated, submitted_spec, step.work_root, env_inputs
+                        ),
                     )
                 )
     if view is not None and view.running_nodes == 0 and counts.get(S.STARTING):

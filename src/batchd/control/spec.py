@@ -40,8 +40,15 @@ def _redirect(directory: str | None, name: str | None, default: str) -> str | No
 
 
 def build(
-    job: Job, task: Task, instance: Instance, submitted: dict[str, Any], work_root: Path
+    job: Job,
+    task: Task,
+    instance: Instance,
+    submitted: dict[str, Any],
+    work_root: Path,
+    env_inputs: tuple[tuple[str, str], ...] = (),
 ) -> InstanceSpec:
+    """The attempt's spec; `env_inputs`: the InputMappings of the named environment it runs
+    on, staged before the task's own (batch-api.md §3)."""
     application = submitted.get("Application") or {}
     commands = tuple(c.get("Command", "") for c in application.get("Commands") or [])
     redirect = submitted.get("RedirectInfo") or {}
@@ -68,7 +75,8 @@ def build(
         env_vars=tuple((v["Name"], v["Value"]) for v in submitted.get("EnvVars") or []),
         work_dir=str(work_dir),
         timeout_seconds=float(task.timeout_s),
-        input_mappings=tuple(
+        input_mappings=env_inputs
+        + tuple(
             (m["SourcePath"], m["DestinationPath"]) for m in submitted.get("InputMappings") or []
         ),
         output_mappings=tuple(
@@ -102,4 +110,5 @@ def build(
         else None,
         # A task's own environment is torn down after it anyway (batch-api.md §3).
         restart_node=bool(submitted.get("RestartComputeNode")) and not task.anonymous,
+        priority=job.priority,
     )

@@ -119,6 +119,18 @@ def sdk_error(call: Any) -> TencentCloudSDKException:
 
 
 @pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("region", ["ap-" + "x" * 70, "ap guangzhou", "ap/guangzhou"])
+def test_a_region_that_cannot_be_one_is_refused(tc3: Tc3Server, form: str, region: str) -> None:
+    calls = len(tc3.recorder.received)
+
+    error = sdk_error(lambda: describe_job(sdk_client(tc3, region=region, **FORMS[form])))
+
+    assert error.code == "UnsupportedRegion"
+    assert "at most 64 characters" in error.message
+    assert len(tc3.recorder.received) == calls  # nothing reached the service
+
+
+@pytest.mark.parametrize("form", FORMS)
 def test_domain_error_with_product_code_reaches_the_sdk(tc3: Tc3Server, form: str) -> None:
     client = sdk_client(tc3, **FORMS[form])
 

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 import urllib.parse
 import uuid
 from collections.abc import Awaitable
@@ -23,14 +22,13 @@ from batchd.api.cmq.actions_common import Reply
 from batchd.api.cmq.params import COMMON, Params, canonical
 from batchd.api.metrics import RequestMetrics
 from batchd.domain import errors
-from batchd.domain.scope import Scope
+from batchd.domain.scope import Scope, is_region
 from batchd.mq.service import MessageService
 
 log = logging.getLogger(__name__)
 
 PATH = "/v2/index.php"
 MAX_REQUEST_BYTES = 1024 * 1024
-_REGION = re.compile(r"[A-Za-z0-9_-]{1,64}")  # e.g. ap-guangzhou; stored in 64-character columns
 
 
 class CmqEndpoint:
@@ -147,7 +145,7 @@ class CmqEndpoint:
             raise errors.SignatureMismatch(parameter="Signature")
         self._nonces.remember(common["SecretId"], common["Nonce"], common["Timestamp"])
         region = common.get("Region") or self._region
-        if not _REGION.fullmatch(region):
+        if not is_region(region):
             raise errors.InvalidParameterValue(parameter="Region")
         return Scope(credential.app_id, region)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -17,11 +16,10 @@ from starlette.requests import Request
 
 from batchd.api.auth import Keyring
 from batchd.domain import errors
-from batchd.domain.scope import Scope
+from batchd.domain.scope import Scope, is_region
 
 COOKIE = "batchd_console"
 MAX_AGE_S = 12 * 3600
-REGION = re.compile(r"[A-Za-z0-9_-]{1,64}")  # as the CMQ endpoint accepts it
 MAX_KEPT = 1500  # characters of posted values kept for a form shown again; a cookie holds ~4 KB
 
 
@@ -72,7 +70,7 @@ def sign_in(
     request: Request, keyring: Keyring, secret_id: str, secret_key: str, region: str
 ) -> str | None:
     """Start a session; answers what is wrong instead when the key or region is refused."""
-    if not REGION.fullmatch(region):
+    if not is_region(region):
         return "The region must be 1-64 letters, digits, '-' or '_' (e.g. ap-guangzhou)."
     try:
         credential = keyring.lookup(secret_id.strip())

@@ -28,7 +28,7 @@ from batchd.api.tc3 import errors as tc3_errors
 from batchd.api.tc3.actions import CLOUD_ONLY, EXTENSIONS, KNOWN, VERSION
 from batchd.domain import errors
 from batchd.domain.account import Credential
-from batchd.domain.scope import Scope
+from batchd.domain.scope import MAX_REGION, Scope, is_region
 
 log = logging.getLogger(__name__)
 
@@ -284,6 +284,14 @@ class Tc3Endpoint:
         return timestamp
 
     def _scope(self, credential: Credential, region: str | None) -> Scope:
+        if region and not is_region(region):
+            # Any well-formed region is a namespace of its own; this one could not be stored.
+            raise errors.InvalidParameterValue(
+                f"{region[:80]!r} is no region name: letters, digits, '-' and '_', "
+                f"at most {MAX_REGION} characters, e.g. ap-guangzhou",
+                parameter="Region",
+                code="UnsupportedRegion",
+            )
         return Scope(credential.app_id, region or self._default_region)
 
 

@@ -66,8 +66,17 @@ def page(request: Any, default_limit: int = 20) -> tuple[int, int]:
     return request.Offset or 0, limit
 
 
+MAX_ZONE = 64  # the stored column's size
+
+
 def zone(scope: Scope, zone: str) -> str:
     """A zone is a free label, but it must belong to the request's region."""
+    if len(zone) > MAX_ZONE:
+        raise errors.InvalidParameterValue(
+            f"zone names have at most {MAX_ZONE} characters, e.g. {scope.region}-2",
+            parameter="Placement.Zone",
+            code="InvalidParameterValue.UnavailableZone",
+        )
     if not zone.startswith(f"{scope.region}-"):
         raise errors.InvalidParameterValue(
             f"zone {zone!r} is not in region {scope.region}: use a zone named {scope.region}-N",

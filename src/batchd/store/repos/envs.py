@@ -127,6 +127,16 @@ def by_id(conn: Connection, env_id: str) -> Env | None:
     return _to_env(row) if row is not None else None
 
 
+_input_mappings = select(envs.c.create_info).where(envs.c.env_id == bindparam("env_id"))
+
+
+def input_mappings(conn: Connection, env_id: str) -> tuple[tuple[str, str], ...]:
+    """(SourcePath, DestinationPath) of the InputMappings the environment was created with."""
+    info = conn.execute(_input_mappings, {"env_id": env_id}).scalar()
+    mappings = (json.loads(info).get("InputMappings") or []) if info else []
+    return tuple((m["SourcePath"], m["DestinationPath"]) for m in mappings)
+
+
 def row_of(conn: Connection, env_id: str) -> Any:
     return conn.execute(select(envs).where(envs.c.env_id == env_id)).first()
 
