@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import os
 import posixpath
-import re
 import stat
 import tarfile
 import tempfile
 import zipfile
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-_PACKAGE_SUFFIXES = {".tar.gz": "tar", ".tgz": "tar", ".tar": "tar", ".zip": "zip"}
+from batchd.domain import storage
 
-Direction = Literal["input", "output", "package"]
+_PACKAGE_SUFFIXES = {".tar.gz": "tar", ".tgz": "tar", ".tar": "tar", ".zip": "zip"}
 
 
 class StagingError(Exception):
@@ -89,7 +87,9 @@ def stage_out(source: str, destination: str, work_dir: str) -> None:
 
 def unpack_package(package_path: str, work_dir: str) -> None:
     """Fetch the package and unpack it (.tar.gz, .tgz, .tar, .zip) into `work_dir`."""
-    name = (urlsplit(package_path).path if _SCHEME.match(package_path) else package_path).lower()
+    name = (
+        urlsplit(package_path).path if storage.has_scheme(package_path) else package_path
+    ).lower()
     kind = next((k for suffix, k in _PACKAGE_SUFFIXES.items() if name.endswith(suffix)), None)
     if kind is None:
         raise StagingError(
@@ -125,35 +125,33 @@ def _unpack(archive: str, kind: str, work_dir: str) -> None:
                 os.chmod(target, os.stat(target).st_mode | (mode & 0o111) | stat.S_IRUSR)
 
 
-def _filesystem(uri: str, direction: Direction) -> tuple[Any, str]:
+def _filesystem(uri: str, direction: storage.Direction) -> tuple[Any, str]:
     """The fsspec filesystem and path for `uri`, or a StagingError naming what is unsupported."""
-    match = _SCHEME.match(uri)
-    scheme = match.group(1).lower() if match else "file"
+    problem = storage.refusal(uri, direction)
+    if problem is not None:
+        raise StagingError(problem)
+    scheme = storage.scheme_of(uri)
     if scheme == "file":
         fs, path = fsspec.core.url_to_fs(uri)
         return fs, str(path)
-    if scheme in ("http", "https") and direction != "output":
-        try:
-            return fsspec.filesystem(scheme), uri
-        except ImportError as error:
-            raise StagingError(
-                f"cannot fetch {uri}: {scheme}:// sources need the aiohttp package on the "
-                f"compute node ({error})"
-            ) from error
-    supported = "local paths, file://" + (", http(s)://" if direction != "output" else "")
-    raise StagingError(
-        f"unsupported URI scheme '{scheme}://' in {uri} (the {direction} supports {supported})"
-    )
+    try:
+        return fsspec.filesystem(scheme), uri
+    except ImportError as error:
+        raise StagingError(
+            f"cannot fetch {uri}: {scheme}:// sources need the aiohttp package on the "
+            f"compute node ({error})"
+        ) from error
 
 
 def _local_destination(destination: str, work_dir: str) -> str:
-    match = _SCHEME.match(destination)
-    if match and match.group(1).lower() != "file":
-        raise StagingError(
-            f"unsupported URI scheme '{match.group(1)}://' in input destination {destination} "
-            "(an input is copied to a local path, relative to the work dir or absolute)"
-        )
-    path = str(fsspec.core.url_to_fs(destination)[1]) if match else destination
+    problem = storage.refusal(destination, "local")
+    if problem is not None:
+        raise StagingError(f"{problem} (relative to the work dir, or absolute)")
+    path = (
+        str(fsspec.core.url_to_fs(destination)[1])
+        if storage.has_scheme(destination)
+        else destination
+    )
     return os.path.join(work_dir, path)  # join keeps an absolute path as it is
 
 

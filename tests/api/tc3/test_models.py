@@ -138,6 +138,7 @@ def env_data_with(**changes: Any) -> dict[str, Any]:
 
 
 NOTIFY = {"TopicName": "t", "EventConfigs": [{"EventName": "JOB_FAILED"}]}
+SCHEME = "InvalidParameterValue.RemoteStorageSchemeType"
 LOCAL = {"DeliveryForm": "LOCAL", "Command": "true"}
 
 REFUSALS: list[tuple[str, str, dict[str, Any], str]] = [
@@ -462,6 +463,44 @@ REFUSALS: list[tuple[str, str, dict[str, Any], str]] = [
         "DeleteTaskTemplates",
         {"TaskTemplateIds": []},
         "InvalidParameterValue",
+    ),
+    (
+        "input-scheme",
+        "SubmitJob",
+        task_with(InputMappings=[{"SourcePath": "s3://bucket/key", "DestinationPath": "in"}]),
+        SCHEME,
+    ),
+    (
+        "input-destination-scheme",
+        "SubmitJob",
+        task_with(InputMappings=[{"SourcePath": "/data/in", "DestinationPath": "http://x/in"}]),
+        SCHEME,
+    ),
+    (
+        "output-scheme",  # http(s) is for reading only
+        "SubmitJob",
+        task_with(OutputMappings=[{"SourcePath": "out", "DestinationPath": "https://x/out"}]),
+        SCHEME,
+    ),
+    (
+        "redirect-scheme",
+        "SubmitJob",
+        task_with(RedirectInfo={"StdoutRedirectPath": "cos://bucket-125/logs/"}),
+        SCHEME,
+    ),
+    (
+        "package-scheme",
+        "SubmitJob",
+        task_with(
+            Application={"DeliveryForm": "PACKAGE", "PackagePath": "s3://b/p.tgz", "Command": "x"}
+        ),
+        SCHEME,
+    ),
+    (
+        "env-input-scheme",
+        "CreateComputeEnv",
+        env_with(InputMappings=[{"SourcePath": "cos://bucket-125/k", "DestinationPath": "/x"}]),
+        SCHEME,
     ),
     ("job-id", "DescribeJob", {"JobId": "job-ABCDEFGH"}, "InvalidParameter.JobIdMalformed"),
     ("env-id", "DescribeComputeEnv", {"EnvId": "env-abc"}, "InvalidParameter.EnvIdMalformed"),

@@ -16,6 +16,7 @@ from batchd.api.tc3.rules import (
     text_min,
     text_pattern,
 )
+from batchd.domain import storage
 
 MAX_FILTER_VALUES = 10
 
@@ -77,9 +78,24 @@ class Authentication(Wire):
     SecretKey: str
 
 
+def storage_uri(direction: storage.Direction) -> AfterValidator:
+    """A path or URL that the nodes can copy from or to (batch-api.md §4.8)."""
+
+    def check(value: str) -> str:
+        problem = storage.refusal(value, direction)
+        if problem is not None:
+            raise refuse(STORAGE_SCHEME, f"`{{name}}`: {problem}")
+        return value
+
+    return AfterValidator(check)
+
+
+STORAGE_SCHEME = "InvalidParameterValue.RemoteStorageSchemeType"
+
+
 class InputMapping(Wire):
-    SourcePath: str
-    DestinationPath: str
+    SourcePath: Annotated[str, storage_uri("input")]
+    DestinationPath: Annotated[str, storage_uri("local")]
     MountOptionParameter: str | None = None
     MountType: str | None = None
 

@@ -46,7 +46,7 @@ class Application(Wire):
 
     DeliveryForm: Literal["LOCAL", "PACKAGE"]
     Command: str | None = None
-    PackagePath: str | None = None
+    PackagePath: Annotated[str, common.storage_uri("package")] | None = None
     Docker: job.Docker | None = None
     Commands: Annotated[list[job.CommandLine], items_min(1)] | None = None
 
@@ -59,15 +59,15 @@ class Application(Wire):
 
 
 class RedirectInfo(Wire):
-    StdoutRedirectPath: str | None = None
-    StderrRedirectPath: str | None = None
+    StdoutRedirectPath: Annotated[str, common.storage_uri("output")] | None = None
+    StderrRedirectPath: Annotated[str, common.storage_uri("output")] | None = None
     StdoutRedirectFileName: str | None = None
     StderrRedirectFileName: str | None = None
 
 
 class RedirectLocalInfo(Wire):
-    StdoutLocalPath: str | None = None
-    StderrLocalPath: str | None = None
+    StdoutLocalPath: Annotated[str, common.storage_uri("local")] | None = None
+    StderrLocalPath: Annotated[str, common.storage_uri("local")] | None = None
     StdoutLocalFileName: str | None = None
     StderrLocalFileName: str | None = None
 
@@ -77,8 +77,8 @@ class OutputMappingOption(Wire):
 
 
 class OutputMapping(Wire):
-    SourcePath: str
-    DestinationPath: str
+    SourcePath: Annotated[str, common.storage_uri("local")]
+    DestinationPath: Annotated[str, common.storage_uri("output")]
     OutputMappingOption: job.OutputMappingOption | None = None
 
 
