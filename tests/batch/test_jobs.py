@@ -75,6 +75,13 @@ def test_a_failing_task_is_retried_then_fails_the_job_and_skips_its_dependents(
     assert (after["TaskInstanceState"], after["StateReason"]) == ("FAILED", "DEPENDENCE_FAILED")
     logs = batch("DescribeTaskLogs", {"JobId": job_id, "TaskName": "flaky"})
     assert base64.b64decode(logs["TaskInstanceLogSet"][0]["StderrLog"].split(",")[1]) == b"oops\n"
+    # The batchd extension that tells each instance's attempt: MaxRetryCount 2, three attempts.
+    params = {"JobId": job_id, "TaskName": "flaky"}
+    attempts = batch.client.call_json("DescribeTaskInstanceAttempts", params)["Response"]
+    assert (attempts["TotalCount"], attempts["TaskInstanceAttemptSet"]) == (
+        1,
+        [{"TaskInstanceIndex": 0, "Attempt": 3}],
+    )
 
     batch("RetryJobs", {"JobIds": [job_id]})
     job = batch.finished(job_id)

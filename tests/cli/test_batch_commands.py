@@ -145,11 +145,11 @@ def test_submit_wait_logs_listing_and_an_env_lifecycle(cli: Cli, tmp_path: Path)
     assert described["JobState"] == "SUCCEED"
     assert [t["TaskName"] for t in described["Tasks"]] == ["hello", "after"]
     hello = described["Tasks"][0]["TaskInstanceSet"]
-    assert [(i["TaskInstanceIndex"], i["TaskInstanceState"], i["ExitCode"]) for i in hello] == [
-        (0, "SUCCEED", 0),
-        (1, "SUCCEED", 0),
-    ]
+    assert [
+        (i["TaskInstanceIndex"], i["TaskInstanceState"], i["Attempt"], i["ExitCode"]) for i in hello
+    ] == [(0, "SUCCEED", 1, 0), (1, "SUCCEED", 1, 0)]
     table = cli("job", job_id).stdout
+    assert "Attempt" in table
     assert "hello -> after" in table
     assert "task after" in table
 
@@ -178,7 +178,7 @@ def test_failed_job_reasons_retry_and_terminate(cli: Cli, tmp_path: Path) -> Non
             "Job": {
                 "Tasks": [
                     command_task("greet", env_id, "echo hi"),
-                    command_task("boom", env_id, "echo oops >&2; exit 3", MaxRetryCount=0),
+                    command_task("boom", env_id, "echo oops >&2; exit 3", MaxRetryCount=1),
                 ],
                 "Dependences": [{"StartTask": "greet", "EndTask": "boom"}],
             },
@@ -192,6 +192,7 @@ def test_failed_job_reasons_retry_and_terminate(cli: Cli, tmp_path: Path) -> Non
         failed.stderr
     )
     assert "Traceback" not in failed.stderr
+    assert cli.json("job", job_id)["Tasks"][1]["TaskInstanceSet"][0]["Attempt"] == 2  # retried
     (listed,) = cli.json("jobs", "--state", "FAILED")
     assert (listed["JobId"], listed["Placement"]["Zone"]) == (job_id, "ap-guangzhou-2")
     (log,) = cli.json("logs", job_id, "boom")

@@ -120,3 +120,18 @@ def describe_task(
         instances.extend(page["TaskInstanceSet"])
         if not page["TaskInstanceSet"] or len(instances) >= page["TaskInstanceTotalCount"]:
             return {**first, "TaskInstanceSet": instances}
+
+
+def instance_attempts(client: BatchClient, job_id: str, task_name: str) -> dict[int, int]:
+    """The attempt of every instance of a task, by index (the batchd extension action
+    DescribeTaskInstanceAttempts, in pages of 1000)."""
+    attempts: dict[int, int] = {}
+    while True:
+        page = client.call(
+            "DescribeTaskInstanceAttempts",
+            {"JobId": job_id, "TaskName": task_name, "Offset": len(attempts), "Limit": 1000},
+        )
+        for item in page["TaskInstanceAttemptSet"]:
+            attempts[item["TaskInstanceIndex"]] = item["Attempt"]
+        if not page["TaskInstanceAttemptSet"] or len(attempts) >= page["TotalCount"]:
+            return attempts

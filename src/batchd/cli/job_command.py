@@ -14,7 +14,13 @@ import typer
 from rich.text import Text
 
 from batchd.cli import progress
-from batchd.cli.batch_connection import connect, describe_task, without_request_id
+from batchd.cli.batch_client import BatchClient
+from batchd.cli.batch_connection import (
+    connect,
+    describe_task,
+    instance_attempts,
+    without_request_id,
+)
 from batchd.cli.metric import counts
 from batchd.cli.option import DataDirOpt, EndpointOpt, OutputOpt, RegionOpt
 from batchd.cli.output import Format, emit, emit_attributes, err, fail, out, usage
@@ -182,10 +188,12 @@ def jobs(
             err.print(f"showing {len(found)} of {total} jobs (see --limit)")
 
 
-# The instance table: TaskInstanceView fields, shortened where the header says it all.
+# The instance table: TaskInstanceView fields (and the attempt), shortened where the header
+# says it all.
 INSTANCE_COLUMNS = {
     "Index": "TaskInstanceIndex",
     "State": "TaskInstanceState",
+    "Attempt": "Attempt",
     "ExitCode": "ExitCode",
     "StateReason": "StateReason",
     "ComputeNodeInstanceId": "ComputeNodeInstanceId",
@@ -206,7 +214,7 @@ def job(
     """Show a job: its state, its tasks, and each task's instances."""
     with connect(endpoint, data_dir, region) as client:
         described = without_request_id(client.call("DescribeJob", {"JobId": job_id}))
-        tasks = [describe_task(client, job_id, t["TaskName"]) for t in described["TaskSet"]]
+        tasks = [_task_with_attempts(client, job_id, t["TaskName"]) for t in described["TaskSet"]]
         if output is Format.JSON:
             emit({**described, "Tasks": tasks}, output)
             return
@@ -242,6 +250,15 @@ def job(
                 for i in t["TaskInstanceSet"]
             ]
             emit(rows, output, list(INSTANCE_COLUMNS), title=f"task {t['TaskName']}")
+
+
+def _task_with_attempts(client: BatchClient, job_id: str, task_name: str) -> dict[str, Any]:
+    task = describe_task(client, job_id, task_name)
+    attempts = instance_attempts(client, job_id, task_name)
+    instances = [
+        {**i, "Attempt": attempts.get(i["TaskInstanceIndex"])} for i in task["TaskInstanceSet"]
+    ]
+    return {**task, "TaskInstanceSet": instances}
 
 
 def _decode_log(value: str | None) -> bytes:

@@ -8,6 +8,10 @@ action (TC3-signed, `X-TC-Version: 2017-03-12`; the SDK's `call_json` reaches th
   job or environment is deleted.
 - `ReplayEvents` {OwnerId, TopicName, EventIds} -> {ReplayedCount}: publish stored events again
   to one topic, in their order (all of them, or the named ones).
+- `DescribeTaskInstanceAttempts` {JobId, TaskName, Offset, Limit} -> {TotalCount,
+  TaskInstanceAttemptSet [{TaskInstanceIndex, Attempt}]}: the attempt each instance is on (1 for
+  the first; the API's TaskInstanceView has no such field, and a field it does not know would
+  make the official SDK warn on every DescribeTask).
 """
 
 from __future__ import annotations
@@ -59,4 +63,4 @@ CLOUD_ONLY = frozenset(
 KNOWN = SELF_HOSTED | CLOUD_ONLY
 
 # batchd extensions (module docstring): not actions of the API, so not in KNOWN.
-EXTENSIONS = frozenset({"DescribeEvents", "ReplayEvents"})
+EXTENSIONS = frozenset({"DescribeEvents", "ReplayEvents", "DescribeTaskInstanceAttempts"})

@@ -180,6 +180,20 @@ def build(service: JobService) -> dict[str, tuple[type[BaseModel], Handler]]:
             "TaskInstanceMetrics": views.metrics(views.expand(counts)),
         }
 
+    async def describe_task_instance_attempts(
+        scope: Scope, request: job_models.DescribeTaskInstanceAttemptsRequest
+    ) -> dict[str, Any]:
+        """batchd extension: DescribeTask's page of instances, with the attempt of each."""
+        _, task, found, _, _ = await service.task(
+            scope, request.JobId, request.TaskName, None, *common.page(request, 100)
+        )
+        return {
+            "TotalCount": task.instance_num,
+            "TaskInstanceAttemptSet": [
+                {"TaskInstanceIndex": i.index, "Attempt": i.attempt} for i in found
+            ],
+        }
+
     async def describe_task_logs(
         scope: Scope, request: job_models.DescribeTaskLogsRequest
     ) -> dict[str, Any]:
@@ -227,6 +241,10 @@ def build(service: JobService) -> dict[str, tuple[type[BaseModel], Handler]]:
         "DescribeTask": (job_models.DescribeTaskRequest, describe_task),
         "DescribeTaskLogs": (job_models.DescribeTaskLogsRequest, describe_task_logs),
         "TerminateTaskInstance": (job_models.TerminateTaskInstanceRequest, terminate_task_instance),
+        "DescribeTaskInstanceAttempts": (
+            job_models.DescribeTaskInstanceAttemptsRequest,
+            describe_task_instance_attempts,
+        ),
     }
 
 

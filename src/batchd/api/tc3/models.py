@@ -2,7 +2,8 @@
 
 Nested types live in `models_common` (shared), `models_env` (environments, EnvData) and
 `models_job` (jobs, tasks, templates); `rules` holds the constraints they use. The batchd
-extensions (`actions.EXTENSIONS`) have theirs in `models_events`.
+extensions (`actions.EXTENSIONS`) have theirs in `models_events`, and in `models_job` for
+DescribeTaskInstanceAttempts.
 """
 
 from __future__ import annotations
@@ -47,5 +48,6 @@ REQUESTS: Mapping[str, type[Wire]] = {
 EXTENSION_REQUESTS: Mapping[str, type[Wire]] = {
     "DescribeEvents": events.DescribeEventsRequest,
     "ReplayEvents": events.ReplayEventsRequest,
+    "DescribeTaskInstanceAttempts": job.DescribeTaskInstanceAttemptsRequest,
 }
 """The batchd extensions (`actions.EXTENSIONS`): action name -> request model."""

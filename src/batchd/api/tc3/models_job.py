@@ -209,6 +209,15 @@ class DescribeTaskRequest(Wire):
     ) = None
 
 
+class DescribeTaskInstanceAttemptsRequest(Wire):
+    """batchd extension (see `actions`): DescribeTask's instances, with their attempt."""
+
+    JobId: rules.JobId
+    TaskName: str
+    Offset: rules.UInt | None = None
+    Limit: Annotated[rules.UInt, between(0, 1000)] | None = None
+
+
 class DescribeTaskLogsRequest(Wire):
     JobId: rules.JobId
     TaskName: str
