@@ -272,3 +272,37 @@ def test_a_zone_outside_the_region_is_refused(batch: BatchApi) -> None:
             },
         )
     assert batch("DescribeJobs", {})["TotalCount"] == 0
+
+
+def test_environment_filters_combine(batch: BatchApi) -> None:
+    first = batch.env(nodes=1, name="first")
+    second = batch.env(nodes=1, name="second")
+
+    def env_ids(filters: list[dict[str, Any]]) -> set[str]:
+        answer = batch("DescribeComputeEnvs", {"Filters": filters})
+        return {env["EnvId"] for env in answer["ComputeEnvSet"]}
+
+    assert env_ids([{"Name": "resource-type", "Values": ["CVM"]}]) == {first, second}
+    assert env_ids([{"Name": "resource-type", "Values": ["DASK"]}]) == set()
+    both = [
+        {"Name": "resource-type", "Values": ["CVM"]},
+        {"Name": "env-name", "Values": ["second"]},
+    ]
+    assert env_ids(both) == {second}
+
+    # Activities of several nodes at once: every value of the compute-node-id filter counts.
+    both_nodes = batch.env(nodes=2, name="pair")
+    n1, n2 = sorted(
+        n["ComputeNodeId"]
+        for n in batch("DescribeComputeEnv", {"EnvId": both_nodes})["ComputeNodeSet"]
+    )
+
+    def nodes_of_activities(values: list[str]) -> set[str]:
+        node_filter = {"Name": "compute-node-id", "Values": values}
+        answer = batch(
+            "DescribeComputeEnvActivities", {"EnvId": both_nodes, "Filters": node_filter}
+        )
+        return {activity["ComputeNodeId"] for activity in answer["ActivitySet"]}
+
+    assert nodes_of_activities([n1, n2]) == {n1, n2}
+    assert nodes_of_activities([n2, "node-zzzzzzzz"]) == {n2}

@@ -362,11 +362,16 @@ class EnvService(ServiceBase):
         await ctx.db.write(work)
 
     async def activities(
-        self, scope: Scope, env_id: str, node_id: str | None, offset: int, limit: int
+        self,
+        scope: Scope,
+        env_id: str,
+        node_ids: Sequence[str] | None,
+        offset: int,
+        limit: int,
     ) -> tuple[int, list[Any]]:
         def work(conn: Conn) -> tuple[int, list[Any]]:
             env = require_env(conn, scope, env_id)
-            return env_repo.activities_of(conn, env, node_id, offset, limit)
+            return env_repo.activities_of(conn, env, node_ids, offset, limit)
 
         return await self._ctx.db.read(work)
 

@@ -46,6 +46,9 @@ class Task:
     end_ms: int | None
 
 
+RESOURCE_TYPE = "CVM"  # every environment's ResourceType: the only value clients know
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Env:
     pk: int

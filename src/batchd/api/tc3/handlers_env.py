@@ -129,11 +129,11 @@ def build(service: EnvService) -> dict[str, tuple[type[BaseModel], Handler]]:
     async def describe_compute_env_activities(
         scope: Scope, request: env_models.DescribeComputeEnvActivitiesRequest
     ) -> dict[str, Any]:
-        node_id = request.Filters.Values[0] if request.Filters and request.Filters.Values else None
+        node_ids = request.Filters.Values if request.Filters else None  # compute-node-id
         total, rows = await service.activities(
             scope,
             request.EnvId,
-            node_id,
+            node_ids,
             *common.page(request),
         )
         return {

@@ -10,7 +10,7 @@ from batchd import __version__
 from batchd.domain import task as task_rules
 from batchd.domain.events import iso
 from batchd.domain.instance import Instance
-from batchd.domain.job import Env, Task
+from batchd.domain.job import RESOURCE_TYPE, Env, Task
 from batchd.domain.node import Node
 from batchd.domain.states import InstanceState, NodeState
 
@@ -105,7 +105,7 @@ def node_view(node: Node, busy: bool) -> dict[str, Any]:
         "AgentVersion": __version__,
         "PrivateIpAddresses": [_host(node.address)] if node.address else [],
         "PublicIpAddresses": [],
-        "ResourceType": "CVM",
+        "ResourceType": RESOURCE_TYPE,
         "ResourceOrigin": node.origin,
     }
 
@@ -130,7 +130,7 @@ def env_view(env: Env, nodes: list[Node], tags: list[Any]) -> dict[str, Any]:
         "ComputeNodeMetrics": node_metrics(nodes),
         "EnvType": env.env_type,
         "DesiredComputeNodeCount": env.desired,
-        "ResourceType": "CVM",
+        "ResourceType": RESOURCE_TYPE,
         "NextAction": "DELETING" if env.deleting else "",
         "AttachedComputeNodeCount": sum(1 for n in nodes if n.origin == "USER_ATTACHED"),
         "Tags": tags,

@@ -6,9 +6,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, false, func, insert, select, update
 
-from batchd.domain.job import Env
+from batchd.domain.job import RESOURCE_TYPE, Env
 from batchd.domain.node import Node
 from batchd.domain.scope import Scope
 from batchd.domain.states import NodeState
@@ -160,6 +160,9 @@ def search(
     ]
     if env_ids is not None:
         where.append(envs.c.env_id.in_(list(env_ids)))
+    for name, values in filters:
+        if name == "resource-type" and RESOURCE_TYPE not in values:
+            where.append(false())  # every environment is of the one type
     columns = {"zone": envs.c.zone, "env-id": envs.c.env_id, "env-name": envs.c.name}
     order = (envs.c.created_ms.desc(), envs.c.env_id)
     return paging.page(conn, envs, where, columns, filters, order, offset, limit)
@@ -298,11 +301,12 @@ def finish_activity(
 
 
 def activities_of(
-    conn: Connection, env: Env, node_id: str | None, offset: int, limit: int
+    conn: Connection, env: Env, node_ids: Sequence[str] | None, offset: int, limit: int
 ) -> tuple[int, list[Any]]:
+    """A page of the env's activities, of the nodes `node_ids` only when given."""
     where = [activities.c.env_pk == env.pk]
-    if node_id:
-        where.append(activities.c.node_id == node_id)
+    if node_ids is not None:
+        where.append(activities.c.node_id.in_(list(node_ids)))
     total = conn.execute(select(func.count()).select_from(activities).where(*where)).scalar_one()
     rows = conn.execute(
         select(activities).where(*where).order_by(activities.c.pk).offset(offset).limit(limit)
