@@ -52,8 +52,9 @@ class BatchApi:
                 raise AssertionError(f"{action} never satisfied the condition; last: {answer}")
             time.sleep(0.1)
 
-    def env(self, nodes: int = 2, name: str = "test-env") -> str:
-        """A compute environment whose nodes are all RUNNING."""
+    def env(self, nodes: int = 2, name: str = "test-env", **fields: Any) -> str:
+        """A compute environment (with these further ComputeEnv `fields`) whose nodes are all
+        RUNNING."""
         env_id = str(
             self(
                 "CreateComputeEnv",
@@ -62,6 +63,7 @@ class BatchApi:
                         "EnvName": name,
                         "DesiredComputeNodeCount": nodes,
                         "EnvData": {"InstanceType": "S5.SMALL1"},
+                        **fields,
                     },
                     "Placement": {"Zone": "ap-guangzhou-2"},
                 },

@@ -130,21 +130,11 @@ def test_the_environment_s_input_mappings_come_before_the_task_s(
     for name in ("shared", "env-only", "task-only"):
         (tmp_path / name).write_text(f"{name} from the source\n")
     (tmp_path / "override").write_text("the task's version\n")
-    env_id = batch(
-        "CreateComputeEnv",
-        {
-            "ComputeEnv": {
-                "EnvName": "with-inputs",
-                "DesiredComputeNodeCount": 1,
-                "EnvData": {"InstanceType": "S5.SMALL1"},
-                "InputMappings": [
-                    {"SourcePath": f"file://{tmp_path}/env-only", "DestinationPath": "a.txt"},
-                    {"SourcePath": f"file://{tmp_path}/shared", "DestinationPath": "b.txt"},
-                ],
-            },
-            "Placement": {"Zone": "ap-guangzhou-2"},
-        },
-    )["EnvId"]
+    env_inputs = [
+        {"SourcePath": f"file://{tmp_path}/env-only", "DestinationPath": "a.txt"},
+        {"SourcePath": f"file://{tmp_path}/shared", "DestinationPath": "b.txt"},
+    ]
+    env_id = batch.env(nodes=1, name="with-inputs", InputMappings=env_inputs)
     inputs = [
         {"SourcePath": f"file://{tmp_path}/task-only", "DestinationPath": "c.txt"},
         {"SourcePath": f"file://{tmp_path}/override", "DestinationPath": "b.txt"},
