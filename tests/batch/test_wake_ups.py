@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import pytest
 
@@ -76,14 +77,21 @@ def test_a_task_listed_before_its_upstream_starts_when_the_upstream_ends(
     assert first["EndTime"] <= second["EndTime"]
 
 
-def test_max_concurrent_room_freed_by_an_end_starts_the_next_instance(batch: BatchApi) -> None:
+def test_max_concurrent_room_freed_by_an_end_starts_the_next_instance(
+    batch: BatchApi, tmp_path: Path
+) -> None:
     env_id = batch.env(nodes=2)
+    # Two instances at once on the two nodes would find the other's lock directory.
+    lock, overlaps = tmp_path / "lock", tmp_path / "overlaps"
+    command = f"mkdir {lock} || echo $BATCH_TASK_INSTANCE_INDEX >> {overlaps}; sleep 0.2; "
+    command += f"rmdir {lock}; true"
     job_id = batch.submit(
-        [command_task("one-at-a-time", env_id, "sleep 0.2", TaskInstanceNum=4, MaxConcurrentNum=1)]
+        [command_task("one-at-a-time", env_id, command, TaskInstanceNum=4, MaxConcurrentNum=1)]
     )
     job = batch.finished(job_id, timeout=40)
     assert job["JobState"] == "SUCCEED"
     assert job["TaskInstanceMetrics"]["SucceedCount"] == 4
+    assert not overlaps.exists()  # never two at a time
 
 
 def test_a_job_is_stepped_when_its_environment_loses_its_nodes(
