@@ -69,6 +69,24 @@ def test_a_job_survives_kill_9_of_batchd(process: ServerProcess, tmp_path: Path)
     assert not _pids_of(LONG_SLEEP)
 
 
+def test_a_running_attempt_lost_with_batchd_fails_as_compute_node_lost(
+    process: ServerProcess,
+) -> None:
+    batch = _api(process)
+    env_id = batch.env(nodes=1)
+    job_id = batch.submit([command_task("lost", env_id, LONG_SLEEP)])  # no retry
+    batch.until("DescribeJob", {"JobId": job_id}, lambda d: d["JobState"] == "RUNNING")
+
+    process.kill()
+    process.start()
+    batch = _api(process)
+
+    assert batch.finished(job_id, timeout=90)["JobState"] == "FAILED"
+    (lost,) = batch("DescribeTask", {"JobId": job_id, "TaskName": "lost"})["TaskInstanceSet"]
+    assert (lost["TaskInstanceState"], lost["StateReason"]) == ("FAILED", "COMPUTE_NODE_LOST")
+    assert not _pids_of(LONG_SLEEP)
+
+
 def test_attempts_that_never_launched_cost_no_retry_after_kill_9(process: ServerProcess) -> None:
     """One node, three instances: one runs, two wait in STARTING when batchd dies. After the
     restart the running one is retried; the waiting ones start over with their first attempt,
