@@ -58,7 +58,7 @@ async def restart(
 
 def address_of(scheduler: Scheduler, name: str) -> str:
     """The address of the worker called `name`, "" when the scheduler has none."""
-    return next((a for a, w in scheduler.workers.items() if str(w.name) == name), "")
+    return str(scheduler.aliases.get(name, ""))  # worker name -> address, kept by Dask
 
 
 async def _within(seconds: float, poll_s: float, done: Callable[[], bool]) -> bool:
