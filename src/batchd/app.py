@@ -36,7 +36,9 @@ def build_app(settings: Settings) -> Starlette:
 
     from batchd.api import server
     from batchd.api.auth import Keyring
+    from batchd.compute.existing import ExistingSchedulerBackend
     from batchd.compute.local import LocalDaskBackend
+    from batchd.compute.zoned import ZonedBackend
     from batchd.control.controller import Controller
     from batchd.control.notify import Notifier
     from batchd.control.service import BatchService
@@ -56,6 +58,7 @@ def build_app(settings: Settings) -> Starlette:
         notifier,
         settings.data_dir.resolve() / "work",
         recreate_wait_scale=settings.node_recreate_wait_scale,
+        zones=settings.zones,
     )
     batch = BatchService(ctx, controller, notifier)
 
@@ -63,12 +66,17 @@ def build_app(settings: Settings) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         db.start(asyncio.get_running_loop())
         service.start()
-        backend = LocalDaskBackend(
+        local = LocalDaskBackend(
             controller,
             host=settings.host,
             node_start_timeout=settings.node_start_timeout,
             scratch_dir=str(settings.data_dir.resolve() / "dask"),
         )
+        existing = {
+            address: ExistingSchedulerBackend(controller, address)
+            for address in settings.zones.schedulers
+        }
+        backend = ZonedBackend(settings.zones, controller.zone_of, local, existing)
         controller.start(backend)
         _settle_heap()
         log.info("batchd ready", extra={"event": "ready"})

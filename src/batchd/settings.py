@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from batchd.domain.account import Credential
+from batchd.domain.zones import ZonesError, ZoneSources
+from batchd.domain.zones import parse as parse_zones
 
 CREDENTIALS_FILE = "credentials.json"
 CONFIG_FILE = "batchd.toml"
@@ -39,6 +41,7 @@ class Settings:
     node_start_timeout: float = 60.0  # s a node may take to start before CREATION_FAILED
     # Multiplies the cloud's waits before replacing a node whose creation failed (600-3600 s).
     node_recreate_wait_scale: float = 1.0
+    zones: ZoneSources = field(default_factory=ZoneSources)  # where nodes come from
 
     @property
     def effective_database_url(self) -> str:
@@ -76,6 +79,10 @@ def _convert(name: str, raw: object) -> object:
             return float(str(raw))
         if kind == "Path":
             return Path(str(raw))
+        if kind == "ZoneSources":
+            return parse_zones(raw if isinstance(raw, Mapping) else str(raw))
+    except ZonesError as error:
+        raise SettingsError(f"{error} ({_env_name(name)})") from None
     except ValueError:
         raise SettingsError(
             f"setting {name} ({_env_name(name)}) must be a number, got {raw!r}"

@@ -3,55 +3,12 @@ loopback) through the official Batch SDK: placement, node events, detaching, err
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
-from tests.batch.conftest import BatchApi, command_task
-from tests.support import wait_until
-
-ExternalWorker = Callable[[str, str], subprocess.Popen[bytes]]
-
-
-@pytest.fixture
-def external_worker(tmp_path: Path) -> Iterator[ExternalWorker]:
-    """Starts `dask worker ADDRESS --name NAME` processes; stops them after the test."""
-    started: list[subprocess.Popen[bytes]] = []
-    dask = str(Path(sys.executable).parent / "dask")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHD_")}
-
-    def start(address: str, name: str) -> subprocess.Popen[bytes]:
-        log = tmp_path / f"worker-{name}.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [
-                    *(dask, "worker", address, "--name", name, "--nthreads", "1"),
-                    *("--resources", "slot=1", "--no-dashboard", "--no-nanny"),
-                    *("--host", "127.0.0.1", "--local-directory", str(tmp_path / name)),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=out,
-                env=env,
-            )
-        started.append(process)
-        wait_until(lambda: b"Registered to" in log.read_bytes(), timeout=30, interval=0.1)
-        return process
-
-    yield start
-    for process in started:
-        process.terminate()
-    for process in started:
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+from tests.batch.conftest import BatchApi, ExternalWorker, command_task
 
 
 def call(batch: BatchApi, action: str, params: dict[str, Any]) -> dict[str, Any]:

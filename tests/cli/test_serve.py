@@ -151,6 +151,9 @@ def test_serve_with_key_in_the_environment_writes_no_file(
         ({"BATCHD_LOG_LEVEL": "loud"}, [], None, "BATCHD_LOG_LEVEL"),
         ({"BATCHD_DATABASE_URL": "batchd.db"}, [], None, "BATCHD_DATABASE_URL"),
         ({}, ["--event-body-encoding", "hex"], None, "BATCHD_EVENT_BODY_ENCODING"),
+        ({"BATCHD_ZONES": "ap-guangzhou-3=s3://x"}, [], None, "BATCHD_ZONES"),
+        ({}, [], '[zones]\n"ap-guangzhou-3" = "nowhere"\n', "source of zone 'ap-guangzhou-3'"),
+        ({}, ["--zones", "ap-guangzhou-3"], None, "names no source"),
     ],
     ids=[
         "env-port",
@@ -162,6 +165,9 @@ def test_serve_with_key_in_the_environment_writes_no_file(
         "log-level",
         "database-url",
         "event-body-encoding",
+        "env-zones",
+        "toml-zones",
+        "flag-zones",
     ],
 )
 def test_a_bad_setting_stops_start_up_with_one_line(

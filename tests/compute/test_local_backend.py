@@ -37,7 +37,9 @@ class KillingFirstWorker(RecordingEvents):
     def node_joined(self, env_id: str, node_id: str, address: str) -> None:
         super().node_joined(env_id, node_id, address)
         if self.joined.count(node_id) == 1 and self.backend is not None:
-            worker = self.backend._envs[env_id].scheduler.workers[address]
+            scheduler = self.backend._envs[env_id].scheduler
+            assert scheduler is not None
+            worker = scheduler.workers[address]
             os.kill(worker.pid, signal.SIGKILL)
 
 

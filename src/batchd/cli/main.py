@@ -138,6 +138,15 @@ def build(serve: Callable[[Settings], None]) -> typer.Typer:
                 "(BATCHD_NODE_RECREATE_WAIT_SCALE). Default: 1"
             ),
         ] = None,
+        zones: Annotated[
+            str | None,
+            typer.Option(
+                help="Where each zone's compute nodes come from: ZONE=local (batchd starts them) "
+                "or ZONE=tcp://HOST:PORT (the workers of an existing Dask scheduler, attached "
+                "with AttachInstances), comma-separated; * names every other zone (BATCHD_ZONES). "
+                "Default: local everywhere"
+            ),
+        ] = None,
     ) -> None:
         """Start the batchd server in the foreground; Ctrl-C or SIGTERM stops it.
 
@@ -155,6 +164,7 @@ def build(serve: Callable[[Settings], None]) -> typer.Typer:
                     "event_body_encoding": event_body_encoding,
                     "node_start_timeout": node_start_timeout,
                     "node_recreate_wait_scale": node_recreate_wait_scale,
+                    "zones": zones,
                 },
                 create_credentials=True,
             )

@@ -80,7 +80,7 @@ class ComputeBackend(Protocol):
         """Where external workers of an open environment connect; "" when it is not open."""
         ...
 
-    def external_workers(self, env_id: str) -> dict[str, ExternalWorker]:
+    async def external_workers(self, env_id: str) -> dict[str, ExternalWorker]:
         """Connected workers the backend did not start and that are no node yet, by name."""
         ...
 
@@ -88,10 +88,6 @@ class ComputeBackend(Protocol):
         """Make external workers (node id, worker name) nodes that take work; each is
         reported by `ClusterEvents.node_joined` under its node id, or `node_failed`.
         `remove_nodes` detaches them again without stopping their processes."""
-        ...
-
-    def describe_capacity(self, env_id: str) -> tuple[int, int]:
-        """(nodes registered, nodes idle) as the cluster sees them now."""
         ...
 
     async def close(self) -> None: ...

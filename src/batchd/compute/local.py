@@ -97,7 +97,7 @@ class _Pack:
 @dataclass
 class _Env:
     env_id: str
-    scheduler: Scheduler
+    scheduler: Scheduler | None  # in this process; None for a scheduler batchd does not run
     client: Client
     nannies: dict[str, Nanny] = field(default_factory=dict)
     starting: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # node id -> its start
@@ -107,6 +107,8 @@ class _Env:
     attached: dict[str, str] = field(default_factory=dict)  # external worker name -> node id
     membership: membership.Membership | None = None
     leaving: set[str] = field(default_factory=set)  # addresses of workers replaced on purpose
+    resources: dict[str, float] = field(default_factory=lambda: dict(NODE_RESOURCES))  # a node's
+    claim: bool = False  # packs claim their run: a re-run of one by Dask does nothing (pack.py)
 
 
 class LocalDaskBackend:
@@ -189,7 +191,7 @@ class LocalDaskBackend:
         self, env_id: str, env: _Env, node: NodeSize, first_try: bool = True
     ) -> None:
         nanny = Nanny(
-            env.scheduler.address,
+            _scheduler(env).address,
             name=node.node_id,
             nthreads=1,
             memory_limit=node.mem_gib * GIB,
@@ -253,11 +255,11 @@ class LocalDaskBackend:
             *(n.close(timeout=10) for n in env.nannies.values()), return_exceptions=True
         )
         await env.client.close()
-        await env.scheduler.close()
+        await _scheduler(env).close()
 
     def submit(self, env_id: str, specs: Sequence[InstanceSpec]) -> None:
         env = self._envs[env_id]
-        workers = _node_count(env) or len(env.nannies) + len(env.starting)
+        workers = self._node_count(env) or len(env.nannies) + len(env.starting)
         for group in packing.plan(specs, workers):
             keys = tuple(spec.key for spec in group)
             pack_id = keys[0] if len(keys) == 1 else f"batchd-pack-{len(keys)}-{keys[0]}"
@@ -265,8 +267,9 @@ class LocalDaskBackend:
                 pack.run_pack,
                 pack_id,
                 tuple(group),
+                env.claim,
                 key=pack_id,
-                resources=dict(NODE_RESOURCES),
+                resources=dict(env.resources),
                 pure=False,
                 retries=0,
                 priority=_dask_priority(group[0].priority, next(self._handed_over)),
@@ -297,8 +300,7 @@ class LocalDaskBackend:
                 self._finish(env, key, None, "the attempt ended without a report")
         finally:
             owner.future.release()
-            if env.stopped.pop(owner.pack_id, None) is not None:
-                env.scheduler.set_metadata([pack.STOPPED], _copy(env.stopped))
+            await self._forget_pack(env, owner.pack_id)
         # The scheduler heard of a hold before it heard that the pack was over.
         if owner.ran_on in env.nannies and _held(env, owner.ran_on):
             await self._restart_node(env, owner.ran_on, owner.keys[0])
@@ -309,7 +311,7 @@ class LocalDaskBackend:
         nanny = env.nannies[node_id]
         try:
             problem = await node_restart.restart(
-                env.scheduler, nanny, self._node_start_timeout, env.leaving
+                _scheduler(env), nanny, self._node_start_timeout, env.leaving
             )
         except Exception as error:  # closed meanwhile (scale-down, deletion), and the like
             problem = f"{type(error).__name__}: {error}"
@@ -330,11 +332,13 @@ class LocalDaskBackend:
             # Noted before the workers are told: a pack that has not started yet reads this when
             # it starts; one that has started knows its attempts when the workers are told.
             env.stopped.setdefault(owner.pack_id, {})[key] = reason
-            env.scheduler.set_metadata([pack.STOPPED, owner.pack_id, key], reason)
+            await self._note_stopped(env, owner.pack_id, key, reason)
         # A running attempt is stopped where it runs and reports its own end. Any other will
         # never start (skipped in its pack, or its Dask task cancelled) and is reported here.
         stop = node_hold.stop_and_hold if restart_node else registry.stop
-        answers = await env.client.run(stop, key, reason, on_error="return")
+        answers = await env.client.run(
+            stop, key, reason, on_error="return", workers=self._node_addresses(env)
+        )
         if any(answer == registry.RUNNING for answer in answers.values()):
             return
         self._finish(env, key, None, reason)
@@ -355,14 +359,14 @@ class LocalDaskBackend:
 
     def scheduler_address(self, env_id: str) -> str:
         env = self._envs.get(env_id)
-        return str(env.scheduler.address) if env is not None else ""
+        return str(_scheduler(env).address) if env is not None else ""
 
-    def external_workers(self, env_id: str) -> dict[str, ExternalWorker]:
+    async def external_workers(self, env_id: str) -> dict[str, ExternalWorker]:
         env = self._envs.get(env_id)
         if env is None:
             return {}
         found = {}
-        for ws in env.scheduler.workers.values():
+        for ws in _scheduler(env).workers.values():
             name = str(ws.name)
             # Nodes have the resource: batchd's own workers, and attached ones.
             if ws.resources.get(NODE_RESOURCE) or name in env.nannies or name in env.starting:
@@ -392,15 +396,17 @@ class LocalDaskBackend:
         self, env_id: str, env: _Env, name: str, node_id: str, address: str = ""
     ) -> None:
         """Give the worker the node resource, then report it joined under its node id."""
-        address = address or _address_of(env, name)
+        address = address or self._address(env, name)
         error = f"worker {name} is no longer connected to the scheduler"
         if address:
             try:
-                await env.client.run(membership.take_as_node, node_id, workers=[address])
+                await env.client.run(
+                    membership.take_as_node, node_id, env.resources, workers=[address]
+                )
+                await self._place_waiting_work(env, address)
             except Exception as failure:
                 error = f"{type(failure).__name__}: {failure}"
             else:
-                membership.place_waiting_work(env.scheduler, address)
                 self._events.node_joined(env_id, node_id, address)
                 return
         env.attached.pop(name, None)
@@ -410,23 +416,43 @@ class LocalDaskBackend:
         """Stop giving an attached worker work and fail what it runs; its process keeps running:
         it is the operator's."""
         env.attached.pop(name, None)
-        address = _address_of(env, name)
+        address = self._address(env, name)
         if not address:
             return
         with contextlib.suppress(Exception):
-            await env.client.run(membership.release_worker, name, workers=[address])
+            await env.client.run(membership.release_worker, name, env.resources, workers=[address])
         # Taken after the release: Dask places nothing more on it.
-        worker = env.scheduler.workers.get(address)
-        on_it = {str(ts.key) for ts in worker.processing} if worker is not None else set()
+        on_it = await self._processing_on(env, address)
         for key in [key for key, owner in env.live.items() if owner.pack_id in on_it]:
             await self.kill(env_id, key, NODE_TERMINATED)
 
-    def describe_capacity(self, env_id: str) -> tuple[int, int]:
-        env = self._envs.get(env_id)
-        if env is None:
-            return 0, 0
-        workers = [w for w in env.scheduler.workers.values() if w.resources.get(NODE_RESOURCE)]
-        return len(workers), sum(1 for w in workers if not w.processing)
+    # --- what this backend asks of its in-process scheduler (existing.py asks a remote one) ---
+
+    def _node_count(self, env: _Env) -> int:
+        """Workers that take batchd's work now."""
+        workers = _scheduler(env).workers.values()
+        return sum(1 for w in workers if w.resources.get(NODE_RESOURCE))
+
+    def _address(self, env: _Env, name: str) -> str:
+        return node_restart.address_of(_scheduler(env), name)
+
+    async def _place_waiting_work(self, env: _Env, address: str) -> None:
+        membership.place_waiting_work(_scheduler(env), address)
+
+    async def _processing_on(self, env: _Env, address: str) -> set[str]:
+        worker = _scheduler(env).workers.get(address)
+        return {str(ts.key) for ts in worker.processing} if worker is not None else set()
+
+    def _node_addresses(self, env: _Env) -> list[str] | None:
+        """The workers a stop goes to; None: every worker of the environment's scheduler."""
+        return None
+
+    async def _note_stopped(self, env: _Env, pack_id: str, key: str, reason: str) -> None:
+        _scheduler(env).set_metadata([pack.STOPPED, pack_id, key], reason)
+
+    async def _forget_pack(self, env: _Env, pack_id: str) -> None:
+        if env.stopped.pop(pack_id, None) is not None:
+            _scheduler(env).set_metadata([pack.STOPPED], _copy(env.stopped))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(coroutine)
@@ -450,17 +476,15 @@ def _dask_priority(job_priority: int, order: int) -> int:
     return job_priority * _ORDER_SPAN - order
 
 
-def _node_count(env: _Env) -> int:
-    return sum(1 for w in env.scheduler.workers.values() if w.resources.get(NODE_RESOURCE))
+def _scheduler(env: _Env) -> Scheduler:
+    assert env.scheduler is not None, f"{env.env_id} has no scheduler in this process"
+    return env.scheduler
 
 
 def _held(env: _Env, name: str) -> bool:
-    worker = env.scheduler.workers.get(_address_of(env, name))
+    scheduler = _scheduler(env)
+    worker = scheduler.workers.get(node_restart.address_of(scheduler, name))
     return worker is not None and worker.status == Status.closing_gracefully
-
-
-def _address_of(env: _Env, name: str) -> str:
-    return node_restart.address_of(env.scheduler, name)
 
 
 def _copy(stopped: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:

@@ -40,21 +40,37 @@ class Membership(SchedulerPlugin):
         self._leaving = leaving  # addresses of workers replaced on purpose (RestartComputeNode)
 
     def add_worker(self, scheduler: Scheduler, worker: str) -> None:
-        name = str(scheduler.workers[worker].name)
-        self._names[worker] = name
+        self.worker_joined(str(scheduler.workers[worker].name), worker)
+
+    def remove_worker(self, scheduler: Scheduler, worker: str, **kwargs: Any) -> None:
+        self.worker_left(worker)
+
+    def worker_joined(self, name: str, address: str) -> None:
+        """Worker `name` registered at `address` (from the hook, or from a remote scheduler)."""
+        self._names[address] = name
         self.joined.add(name)
         node_id = self._attached.get(name)
         if node_id is not None:  # an attached worker restarted: it needs the resource again
-            self._rejoined(name, node_id, worker)
+            self._rejoined(name, node_id, address)
             return
-        self._events.node_joined(self._env_id, name, worker)
+        self._events.node_joined(self._env_id, name, address)
 
-    def remove_worker(self, scheduler: Scheduler, worker: str, **kwargs: Any) -> None:
-        name = self._names.pop(worker, "")
-        if worker in self._leaving:
-            self._leaving.discard(worker)
+    def worker_left(self, address: str) -> None:
+        name = self._names.pop(address, "")
+        if address in self._leaving:
+            self._leaving.discard(address)
             return
-        self._events.node_left(self._env_id, self._attached.get(name, name), worker)
+        self._events.node_left(self._env_id, self._attached.get(name, name), address)
+
+    def node_of(self, address: str) -> str:
+        """The node id of the attached worker at `address`; "" for any other."""
+        return self._attached.get(self._names.get(address, ""), "")
+
+
+def node_resources(env_id: str) -> dict[str, float]:
+    """The resources of a node of `env_id` on a scheduler that environments share: Dask
+    places an environment's work only on its own nodes."""
+    return {"slot": 1, f"{NODE_RESOURCE}-{env_id}": 1}
 
 
 def place_waiting_work(scheduler: Scheduler, address: str) -> None:
@@ -70,14 +86,15 @@ def place_waiting_work(scheduler: Scheduler, address: str) -> None:
     scheduler.stimulus_queue_slots_maybe_opened(stimulus_id=stimulus_id)
 
 
-async def take_as_node(node_id: str, dask_worker: Worker) -> None:
-    """On an external worker being attached: take batchd's work, and answer to the node id
-    (the runner reports it and hands it to commands as BATCH_COMPUTE_NODE_ID)."""
+async def take_as_node(node_id: str, resources: dict[str, float], dask_worker: Worker) -> None:
+    """On an external worker being attached: take batchd's work (the node `resources`), and
+    answer to the node id (the runner reports it and hands it to commands as
+    BATCH_COMPUTE_NODE_ID)."""
     dask_worker.name = node_id
-    await dask_worker.set_resources(**NODE_RESOURCES)
+    await dask_worker.set_resources(**resources)
 
 
-async def release_worker(name: str, dask_worker: Worker) -> None:
+async def release_worker(name: str, resources: dict[str, float], dask_worker: Worker) -> None:
     """On a worker being detached: take no more of batchd's work; its own name again."""
-    await dask_worker.set_resources(**{NODE_RESOURCE: 0})
+    await dask_worker.set_resources(**{resource: 0 for resource in resources if resource != "slot"})
     dask_worker.name = name

@@ -4,6 +4,10 @@ start and its end on the event topic as they happen, so each keeps its own life.
 An attempt of a pack can be stopped before it starts: the backend notes it in the scheduler's
 metadata (read when the pack starts) and tells every worker (`registry.stop`, for a pack already
 running); a stopped attempt is skipped and reported by the backend, not here.
+
+On a scheduler batchd does not run, Dask re-runs the task of a lost worker elsewhere (its
+`allowed-failures`): such a pack claims its run first, and a re-run of one that was claimed runs
+nothing. It reports its attempts lost instead, and batchd retries them per MaxRetryCount, once.
 """
 
 from __future__ import annotations
@@ -21,11 +25,19 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STOPPED = "batchd-stopped"  # scheduler metadata: {pack id: {attempt key: kill reason}}
+CLAIMS = "batchd-claims"  # scheduler metadata: {pack id: id of the worker that runs it}
+NODE_LOST = "COMPUTE_NODE_LOST"
 
 
-def run_pack(pack_id: str, specs: Sequence[InstanceSpec]) -> list[dict[str, Any]]:
-    """The Dask task of a pack: run its attempts in order; returns the reports it could not send."""
+def run_pack(
+    pack_id: str, specs: Sequence[InstanceSpec], claim: bool = False
+) -> list[dict[str, Any]]:
+    """The Dask task of a pack: run its attempts in order; returns the reports it could not send.
+    `claim`: first claim the run (a re-run by Dask answers every attempt lost)."""
     worker = runner.current_worker()
+    if claim and worker is not None and not _claim(worker, pack_id):
+        logger.warning("pack %s was re-run by Dask after its worker was lost: skipped", pack_id)
+        return [report.failed(spec.key, NODE_LOST) for spec in specs]
     keys = [spec.key for spec in specs]
     registry.expect(keys)  # first: a stop from now on finds them here
     unsent: list[dict[str, Any]] = []
@@ -61,6 +73,19 @@ def _stopped_before(worker: Worker, pack_id: str) -> dict[str, str]:
 
     stopped = sync(worker.loop, worker.scheduler.get_metadata, keys=[STOPPED, pack_id], default={})
     return dict(stopped)
+
+
+def _claim(worker: Worker, pack_id: str) -> bool:
+    """Claim the run of `pack_id` for this worker process; False when another one had it.
+
+    No two workers race for one claim: Dask re-runs a task only once its worker is gone."""
+    from distributed.utils import sync
+
+    holder = sync(worker.loop, worker.scheduler.get_metadata, keys=[CLAIMS, pack_id], default="")
+    if holder and holder != worker.id:
+        return False
+    sync(worker.loop, worker.scheduler.set_metadata, keys=[CLAIMS, pack_id], value=worker.id)
+    return True
 
 
 def _send(worker: Worker | None, message: dict[str, Any]) -> bool:

@@ -33,6 +33,7 @@ from batchd.control.notify import Notifier
 from batchd.control.outcome import Outcome, Outcomes, report_creation_failed
 from batchd.domain.instance import InvalidTransition
 from batchd.domain.job import Job
+from batchd.domain.zones import ZoneSources
 from batchd.mq.context import Context
 from batchd.mq.signals import Signal
 from batchd.store.database import Conn, Tx
@@ -88,8 +89,10 @@ class Controller:
         notifier: Notifier,
         work_root: Path,
         recreate_wait_scale: float = 1.0,
+        zones: ZoneSources | None = None,
     ) -> None:
         self._ctx = ctx
+        self.zones = zones or ZoneSources()  # where each zone's nodes come from
         self._notifier = notifier
         self._work_root = work_root
         self._recreate_wait_scale = recreate_wait_scale  # of the waits before node replacements
@@ -108,6 +111,15 @@ class Controller:
         self._tasks: list[asyncio.Task[None]] = []
         self.ticks = 0
         self._pause_s = 0.0
+
+    async def zone_of(self, env_id: str) -> str:
+        """The zone of an environment ("" when it is gone): where the backend finds its nodes."""
+
+        def work(conn: Conn) -> str:
+            env = env_repo.by_id(conn, env_id)
+            return env.zone if env is not None else ""
+
+        return await self._ctx.db.read(work)
 
     # --- ClusterEvents (called on the loop by the backend) -----------------------------------
 

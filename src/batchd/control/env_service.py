@@ -74,6 +74,7 @@ class EnvService(ServiceBase):
             earlier = self._earlier(tx, scope, "env", request.client_token, now_ms)
             if earlier is not None:
                 return earlier
+            self._check_nodes_can_start(request.zone, request.desired)
             self._check_notifications(tx.conn, scope, request.notifications)
             env = env_repo.insert_env(
                 tx.conn,
@@ -174,6 +175,7 @@ class EnvService(ServiceBase):
             if n.state is not NodeState.DELETING and counts_as_desired(n)
         ]
         if desired > len(nodes):
+            self._check_nodes_can_start(env.zone, desired - len(nodes))
             node_steps.request_nodes(tx, env, desired - len(nodes), now_ms)
             return
         cut = len(nodes) - desired
@@ -287,7 +289,7 @@ class EnvService(ServiceBase):
             )
         env = await ctx.db.read(lambda conn: require_env(conn, scope, env_id))
         address = await self.scheduler_address(env)
-        free = backend.external_workers(env_id) if backend is not None else {}
+        free = await backend.external_workers(env_id) if backend is not None else {}
 
         def work(tx: Tx) -> list[Node]:
             now_ms = ctx.now_ms()

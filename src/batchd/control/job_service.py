@@ -178,6 +178,7 @@ class JobService(ServiceBase):
             resource_max_retry=int(task.spec.get("ResourceMaxRetryCount") or 0),
             anonymous_task=task.name,
         )
+        self._check_nodes_can_start(env.zone, nodes)
         node_steps.request_nodes(tx, env, nodes, now_ms)
         return env.env_id
 

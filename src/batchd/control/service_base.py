@@ -33,6 +33,18 @@ class ServiceBase:
         """Environments or nodes changed: the controller reads them again once this commits."""
         tx.after_commit(self._controller.wake)
 
+    def _check_nodes_can_start(self, zone: str, count: int) -> None:
+        """Refuse to create nodes in a zone whose nodes batchd does not start (setting zones)."""
+        source = self._controller.zones.of(zone)
+        if count > 0 and not source.starts_nodes:
+            raise errors.Unsupported(
+                f"batchd starts no compute nodes in zone {zone}: its nodes are the workers of the "
+                f"Dask scheduler at {source.scheduler}. Use DesiredComputeNodeCount 0, start "
+                f"workers with `dask worker {source.scheduler} --name NAME`, and attach them "
+                "(AttachInstances)",
+                parameter="Placement.Zone",
+            )
+
     def _check_notifications(
         self, conn: Conn, scope: Scope, notifications: Sequence[dict[str, Any]]
     ) -> None:

@@ -1,0 +1,290 @@
+"""Environments on a Dask scheduler that batchd does not run: the zones setting names its address
+(domain/zones.py). The operator starts the workers against it, on any machine, and attaches them
+to environments (AttachInstances); batchd starts no workers here and restarts none.
+
+The bookkeeping of packs, reports, kills and attached workers is LocalDaskBackend's; what differs
+is where the scheduler is. What the in-process plugins see there comes here over the client: the
+runners' reports on their event topic, and the workers' coming and going on a topic that a small
+plugin, registered on the scheduler, writes. Environments share the scheduler, each with a node
+resource of its own (membership.node_resources), so Dask places an environment's work only on its
+own nodes. Dask re-runs the tasks of a lost worker elsewhere (the scheduler's `allowed-failures`,
+which is the operator's): a pack claims its run, a re-run of it runs nothing (pack.py), and batchd
+retries the attempts itself, once.
+
+batchd must be installed where the scheduler runs (its plugin) and where the workers run (the
+runner), and a work dir's path must be writable on the workers' machines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+from distributed import Client, Scheduler
+from distributed.diagnostics.plugin import SchedulerPlugin
+
+from batchd.compute import membership, pack, report, runner
+from batchd.compute.backend import ClusterEvents, ExternalWorker, NodeSize
+from batchd.compute.instance import InstanceSpec
+from batchd.compute.local import GIB, NODE_RESOURCE, LocalDaskBackend, _Env
+
+log = logging.getLogger(__name__)
+
+MEMBERSHIP_TOPIC = "batchd-membership"
+CONNECT_TIMEOUT = "10s"
+RECONNECT_WAIT = 30.0  # s
+
+
+class ForwardMembership(SchedulerPlugin):
+    """Runs in the scheduler: tells batchd's clients of workers coming and going."""
+
+    name = "batchd-membership-forward"
+
+    def add_worker(self, scheduler: Scheduler, worker: str) -> None:
+        name = str(scheduler.workers[worker].name)
+        scheduler.log_event(MEMBERSHIP_TOPIC, {"joined": worker, "name": name})
+
+    def remove_worker(self, scheduler: Scheduler, worker: str, **kwargs: Any) -> None:
+        scheduler.log_event(MEMBERSHIP_TOPIC, {"left": worker})
+
+
+class ExistingSchedulerBackend(LocalDaskBackend):
+    """Every environment of the zones that name the scheduler at `address`."""
+
+    def __init__(self, events: ClusterEvents, address: str) -> None:
+        super().__init__(events)
+        self._address_of_scheduler = address
+        self._names: dict[str, dict[str, str]] = {}  # env id -> worker address -> worker name
+        # Packs whose worker was lost: their claims stay, for a re-run that starts late.
+        self._lost_packs: set[str] = set()
+        self._unreachable = ""  # why the scheduler could not be reached, the last time it failed
+        self._next_try = 0.0  # monotonic time before which it is not tried again
+
+    async def open_env(self, env_id: str) -> None:
+        """Connect; an unreachable scheduler is logged, and tried again RECONNECT_WAIT later
+        (each try blocks the hand-over of every environment's work for up to CONNECT_TIMEOUT)."""
+        if env_id in self._envs or time.monotonic() < self._next_try:
+            return
+        try:
+            await super().open_env(env_id)
+        except (OSError, TimeoutError) as error:
+            self._unreachable = f"{type(error).__name__}: {error}"
+            self._next_try = time.monotonic() + RECONNECT_WAIT
+            log.warning(
+                "cannot reach the Dask scheduler at %s for %s: %s",
+                self._address_of_scheduler,
+                env_id,
+                self._unreachable,
+            )
+
+    async def _open_env(self, env_id: str) -> None:
+        client = await Client(
+            self._address_of_scheduler, asynchronous=True, timeout=CONNECT_TIMEOUT
+        )
+        try:
+            await client.register_plugin(ForwardMembership(), name=ForwardMembership.name)
+        except Exception:
+            await client.close()
+            raise
+        attached: dict[str, str] = {}
+        leaving: set[str] = set()
+        rejoined = partial(self._rejoined, env_id)
+        env = _Env(
+            env_id,
+            None,
+            client,
+            attached=attached,
+            membership=membership.Membership(env_id, self._events, attached, rejoined, leaving),
+            leaving=leaving,
+            resources=membership.node_resources(env_id),
+            claim=True,
+        )
+        names: dict[str, str] = {}
+        self._names[env_id] = names
+        self._envs[env_id] = env
+        client.subscribe_topic(report.TOPIC, partial(self._on_report_event, env))
+        client.subscribe_topic(MEMBERSHIP_TOPIC, partial(self._on_membership, env, names))
+        # Subscribed first: a worker joining meanwhile is heard of, maybe twice (no harm).
+        for address, worker in (await _workers(client)).items():
+            names[address] = str(worker["name"])
+            env.membership.worker_joined(str(worker["name"]), address)  # type: ignore[union-attr]
+            if worker.get("resources", {}).get(_env_resource(env)):
+                # A node of an earlier batchd process: batchd asks for it to be attached again.
+                with contextlib.suppress(Exception):
+                    await client.run(
+                        membership.release_worker, names[address], env.resources, workers=[address]
+                    )
+
+    def submit(self, env_id: str, specs: Sequence[InstanceSpec]) -> None:
+        if env_id not in self._envs:  # the scheduler could not be reached: say so, not wait
+            why = f"cannot reach the Dask scheduler at {self._address_of_scheduler}"
+            for spec in specs:
+                self._events.instance_finished(spec.key, None, f"{why}: {self._unreachable}")
+            return
+        super().submit(env_id, specs)
+
+    def _node_addresses(self, env: _Env) -> list[str] | None:
+        """Stops go to this environment's nodes, not to every worker of a shared scheduler."""
+        names = self._names.get(env.env_id, {})
+        return [address for address, name in names.items() if name in env.attached]
+
+    def _on_report_event(self, env: _Env, event: tuple[float, Any]) -> None:
+        self._on_report(env, event[1])
+
+    def _on_membership(self, env: _Env, names: dict[str, str], event: tuple[float, Any]) -> None:
+        message = event[1]
+        members = env.membership
+        if members is None or not isinstance(message, dict):
+            return
+        if "joined" in message:
+            names[str(message["joined"])] = str(message["name"])
+            members.worker_joined(str(message["name"]), str(message["joined"]))
+        elif "left" in message:
+            address = str(message["left"])
+            names.pop(address, None)
+            node_id = members.node_of(address)
+            if node_id:
+                self._lost(env, node_id)
+            members.worker_left(address)
+
+    def _lost(self, env: _Env, node_id: str) -> None:
+        """The worker of `node_id` is gone: so are the attempts it had not reported. Dask may run
+        their packs again elsewhere; such a re-run runs nothing, and this one never starts."""
+        for owner in {owner for owner in env.live.values() if owner.ran_on == node_id}:
+            self._lost_packs.add(owner.pack_id)
+            for key in list(owner.unreported):
+                self._finish(env, key, None, pack.NODE_LOST)
+            self._spawn(_cancel(env.client, owner.future))
+
+    async def add_nodes(self, env_id: str, nodes: Sequence[NodeSize]) -> None:
+        # Refused at the API; reached by an environment created before the zone changed source.
+        for node in nodes:
+            self._events.node_failed(
+                env_id,
+                node.node_id,
+                f"batchd starts no nodes on the Dask scheduler at {self._address_of_scheduler}: "
+                "start workers there and attach them (AttachInstances)",
+            )
+
+    async def close_env(self, env_id: str) -> None:
+        env = self._envs.pop(env_id, None)
+        names = self._names.pop(env_id, {})
+        if env is None:
+            return
+        env.closed = True
+        by_name = {name: address for address, name in names.items()}
+        releases = [
+            env.client.run(membership.release_worker, name, env.resources, workers=[by_name[name]])
+            for name in env.attached
+            if name in by_name
+        ]
+        await asyncio.gather(*releases, return_exceptions=True)
+        for topic in (report.TOPIC, MEMBERSHIP_TOPIC):
+            with contextlib.suppress(Exception):
+                env.client.unsubscribe_topic(topic)
+        await env.client.close()
+
+    async def read_logs(self, env_id: str, key: str) -> tuple[bytes, bytes] | None:
+        """Asked of the worker running the attempt: it may be on another machine."""
+        env = self._envs.get(env_id)
+        owner = env.live.get(key) if env is not None else None
+        work_dir = owner.work_dirs.get(key) if owner is not None else None
+        if env is None or owner is None or work_dir is None:
+            return None
+        names = {node_id: name for name, node_id in env.attached.items()}
+        address = self._address(env, names.get(owner.ran_on, ""))
+        if not address:
+            return None
+        try:
+            answers = await env.client.run(runner.read_tails, work_dir, workers=[address])
+        except Exception:
+            return None
+        tails: tuple[bytes, bytes] = answers[address]
+        return tails
+
+    def scheduler_address(self, env_id: str) -> str:
+        return self._address_of_scheduler if env_id in self._envs else ""
+
+    async def external_workers(self, env_id: str) -> dict[str, ExternalWorker]:
+        env = self._envs.get(env_id)
+        if env is None:
+            return {}
+        found = {}
+        for address, worker in (await _workers(env.client)).items():
+            name = str(worker["name"])
+            resources = worker.get("resources") or {}
+            # A node of any environment sharing the scheduler has its node resource.
+            if name in env.attached or any(
+                value and resource.startswith(NODE_RESOURCE)
+                for resource, value in resources.items()
+            ):
+                continue
+            mem_gib = max(1, int(worker.get("memory_limit") or 0) // GIB)
+            found[name] = ExternalWorker(name, address, int(worker["nthreads"]), mem_gib)
+        return found
+
+    # --- what LocalDaskBackend asks of its scheduler, asked over the client -------------------
+
+    def _node_count(self, env: _Env) -> int:
+        connected = set(self._names.get(env.env_id, {}).values())
+        return sum(1 for name in env.attached if name in connected)
+
+    def _address(self, env: _Env, name: str) -> str:
+        names = self._names.get(env.env_id, {})
+        return next((address for address, known in names.items() if known == name), "")
+
+    async def _place_waiting_work(self, env: _Env, address: str) -> None:
+        await env.client.run_on_scheduler(_place_waiting_work, address)
+
+    async def _processing_on(self, env: _Env, address: str) -> set[str]:
+        return set(await env.client.run_on_scheduler(_processing_on, address))
+
+    async def _note_stopped(self, env: _Env, pack_id: str, key: str, reason: str) -> None:
+        await env.client.set_metadata([pack.STOPPED, pack_id, key], reason)
+
+    async def _forget_pack(self, env: _Env, pack_id: str) -> None:
+        env.stopped.pop(pack_id, None)
+        keep_claim = pack_id in self._lost_packs
+        self._lost_packs.discard(pack_id)
+        try:
+            await env.client.run_on_scheduler(_forget_pack, pack_id, keep_claim)
+        except Exception as error:  # the scheduler went away: nothing left to forget there
+            log.warning("cannot forget pack %s on the scheduler: %s", pack_id, error)
+
+
+def _env_resource(env: _Env) -> str:
+    return next(resource for resource in env.resources if resource.startswith(NODE_RESOURCE))
+
+
+async def _workers(client: Client) -> dict[str, dict[str, Any]]:
+    assert client.scheduler is not None  # connected
+    identity = await client.scheduler.identity(n_workers=-1)
+    workers: dict[str, dict[str, Any]] = identity.get("workers", {})
+    return workers
+
+
+async def _cancel(client: Client, future: Any) -> None:
+    with contextlib.suppress(Exception):
+        await client.cancel([future])
+
+
+# Run in the scheduler's process (client.run_on_scheduler), hence at module level.
+
+
+def _place_waiting_work(address: str, dask_scheduler: Scheduler) -> None:
+    membership.place_waiting_work(dask_scheduler, address)
+
+
+def _processing_on(address: str, dask_scheduler: Scheduler) -> list[str]:
+    worker = dask_scheduler.workers.get(address)
+    return [str(ts.key) for ts in worker.processing] if worker is not None else []
+
+
+def _forget_pack(pack_id: str, keep_claim: bool, dask_scheduler: Scheduler) -> None:
+    for table in (pack.STOPPED,) if keep_claim else (pack.STOPPED, pack.CLAIMS):
+        dask_scheduler.get_metadata([table], default={}).pop(pack_id, None)

@@ -1,0 +1,73 @@
+"""One backend for the controller that hands each environment to the backend of its zone's node
+source (the zones setting, domain/zones.py): batchd's own workers by default, or an existing
+Dask scheduler. An environment's zone never changes, so its backend is looked up once, when it
+is first opened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+from batchd.compute.backend import ComputeBackend, ExternalWorker, NodeSize
+from batchd.compute.instance import InstanceSpec
+from batchd.domain.zones import ZoneSources
+
+
+class ZonedBackend:
+    def __init__(
+        self,
+        sources: ZoneSources,
+        zone_of: Callable[[str], Awaitable[str]],
+        local: ComputeBackend,
+        existing: Mapping[str, ComputeBackend],
+    ) -> None:
+        self._sources = sources
+        self._zone_of = zone_of  # an environment's zone, read from the store
+        self._local = local  # batchd starts the nodes
+        self._existing = dict(existing)  # by scheduler address: the operator starts them
+        self._routes: dict[str, ComputeBackend] = {}  # env id -> its backend, once opened
+
+    def _of(self, env_id: str) -> ComputeBackend:
+        """The backend of an opened environment; the local one, which holds none, otherwise."""
+        return self._routes.get(env_id, self._local)
+
+    async def open_env(self, env_id: str) -> None:
+        backend = self._routes.get(env_id)
+        if backend is None:
+            source = self._sources.of(await self._zone_of(env_id))
+            backend = self._existing[source.scheduler] if source.scheduler else self._local
+            self._routes[env_id] = backend
+        await backend.open_env(env_id)
+
+    async def add_nodes(self, env_id: str, nodes: Sequence[NodeSize]) -> None:
+        await self._of(env_id).add_nodes(env_id, nodes)
+
+    async def remove_nodes(self, env_id: str, node_ids: Sequence[str]) -> None:
+        await self._of(env_id).remove_nodes(env_id, node_ids)
+
+    async def close_env(self, env_id: str) -> None:
+        await self._of(env_id).close_env(env_id)
+        self._routes.pop(env_id, None)
+
+    def submit(self, env_id: str, specs: Sequence[InstanceSpec]) -> None:
+        self._of(env_id).submit(env_id, specs)
+
+    async def kill(self, env_id: str, key: str, reason: str, restart_node: bool = False) -> None:
+        await self._of(env_id).kill(env_id, key, reason, restart_node=restart_node)
+
+    async def read_logs(self, env_id: str, key: str) -> tuple[bytes, bytes] | None:
+        return await self._of(env_id).read_logs(env_id, key)
+
+    def scheduler_address(self, env_id: str) -> str:
+        return self._of(env_id).scheduler_address(env_id)
+
+    async def external_workers(self, env_id: str) -> dict[str, ExternalWorker]:
+        return await self._of(env_id).external_workers(env_id)
+
+    async def attach_workers(self, env_id: str, nodes: Sequence[tuple[str, str]]) -> None:
+        await self._of(env_id).attach_workers(env_id, nodes)
+
+    async def close(self) -> None:
+        for backend in self._existing.values():
+            await backend.close()
+        await self._local.close()
