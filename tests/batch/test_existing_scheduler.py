@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import pytest
 from batchd.domain import zones
 from tests.batch.conftest import BatchApi, ExternalWorker, command_task
 from tests.batch.test_attach import attached_node, call, refused, running_on, stdout_of
-from tests.support import free_port, server_in_thread, wait_until
+from tests.support import RunningServer, ServerProcess, free_port, server_in_thread, wait_until
 
 ZONE = "ap-guangzhou-2"  # the zone BatchApi creates environments in
 
@@ -192,3 +193,59 @@ def test_an_unreachable_scheduler_fails_attempts_with_a_reason(tmp_path: Path) -
         (instance,) = task["TaskInstanceSet"]
         assert instance["StateReason"] == "COMPUTE_NODE_LOST"
         assert f"cannot reach the Dask scheduler at {address}" in instance["StateDetailedReason"]
+
+
+def test_after_kill_9_of_batchd_its_nodes_stop_and_are_attached_again(
+    scheduler_address: str, external_worker: ExternalWorker, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "batchd.toml").write_text(f'[zones]\n"{ZONE}" = "{scheduler_address}"\n')
+    process = ServerProcess(data_dir, f"sqlite:///{tmp_path / 'batchd.db'}")
+    process.start()
+    try:
+        batch = BatchApi(RunningServer(process.base_url, data_dir, process.database_url))
+        env_id = batch.env(nodes=0, name="survives")
+        worker = external_worker(scheduler_address, "box")
+        batch("AttachInstances", {"EnvId": env_id, "Instances": [{"InstanceId": "box"}]})
+        attached_node(batch, env_id, "box")
+        # Unique to this test: other tests sleep at the same time.
+        sleep = f"sleep 120.{uuid.uuid4().int % 10**6:06d}"
+        command = (
+            f"echo $BATCH_TASK_INSTANCE_ATTEMPT >> {tmp_path / 'runs'}; "
+            f'if [ "$BATCH_TASK_INSTANCE_ATTEMPT" = 1 ]; then {sleep}; fi'
+        )
+        job_id = batch.submit([command_task("held", env_id, command, MaxRetryCount=1)])
+        running_on(batch, job_id, "held", "box")
+        assert _pids_of(sleep)
+
+        # The worker outlives batchd; the attempt it runs is failed by the restart, so it must
+        # not go on running there while its retry runs.
+        process.kill()
+        process.start()
+        wait_until(lambda: not _pids_of(sleep), timeout=10, interval=0.1)
+        assert worker.poll() is None
+        batch.until(
+            "DescribeComputeEnv",
+            {"EnvId": env_id},
+            lambda d: [n["ComputeNodeState"] for n in d["ComputeNodeSet"]] == ["ABNORMAL"],
+        )
+        batch("DetachInstances", {"EnvId": env_id, "InstanceIds": ["box"]})
+        batch.until("DescribeComputeEnv", {"EnvId": env_id}, lambda d: not d["ComputeNodeSet"])
+        batch("AttachInstances", {"EnvId": env_id, "Instances": [{"InstanceId": "box"}]})
+        assert batch.finished(job_id)["JobState"] == "SUCCEED"
+        assert (tmp_path / "runs").read_text().split() == ["1", "2"]
+    finally:
+        process.stop()
+
+
+def _pids_of(command: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue
+        if cmdline.strip() == command:
+            pids.append(int(entry.name))
+    return pids

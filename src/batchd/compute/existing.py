@@ -25,10 +25,10 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
-from distributed import Client, Scheduler
+from distributed import Client, Scheduler, Worker
 from distributed.diagnostics.plugin import SchedulerPlugin
 
-from batchd.compute import membership, pack, report, runner
+from batchd.compute import membership, pack, registry, report, runner
 from batchd.compute.backend import ClusterEvents, ExternalWorker, NodeSize
 from batchd.compute.instance import InstanceSpec
 from batchd.compute.local import GIB, NODE_RESOURCE, LocalDaskBackend, _Env
@@ -114,11 +114,10 @@ class ExistingSchedulerBackend(LocalDaskBackend):
             names[address] = str(worker["name"])
             env.membership.worker_joined(str(worker["name"]), address)  # type: ignore[union-attr]
             if worker.get("resources", {}).get(_env_resource(env)):
-                # A node of an earlier batchd process: batchd asks for it to be attached again.
+                # A node of batchd's earlier life, which failed its attempts when it restarted
+                # and asks for it to be attached again: what it still runs must stop.
                 with contextlib.suppress(Exception):
-                    await client.run(
-                        membership.release_worker, names[address], env.resources, workers=[address]
-                    )
+                    await client.run(_retire_node, names[address], env.resources, workers=[address])
 
     def submit(self, env_id: str, specs: Sequence[InstanceSpec]) -> None:
         if env_id not in self._envs:  # the scheduler could not be reached: say so, not wait
@@ -271,6 +270,17 @@ async def _workers(client: Client) -> dict[str, dict[str, Any]]:
 async def _cancel(client: Client, future: Any) -> None:
     with contextlib.suppress(Exception):
         await client.cancel([future])
+
+
+# Run in a worker's process (client.run), hence at module level.
+
+
+async def _retire_node(name: str, resources: dict[str, float], dask_worker: Worker) -> None:
+    """On a node of an earlier batchd process: stop its attempts, take no more work."""
+    stopped = registry.stop_all(pack.NODE_LOST)
+    if stopped:
+        log.warning("stopped %d attempts of an earlier batchd process", stopped)
+    await membership.release_worker(name, resources, dask_worker)
 
 
 # Run in the scheduler's process (client.run_on_scheduler), hence at module level.

@@ -65,6 +65,18 @@ def kill(key: str, reason: str) -> bool:
     return True
 
 
+def stop_all(reason: str) -> int:
+    """Stop every attempt running or waiting in this process; how many there were."""
+    with _lock:
+        running = list(_running.values())
+        for key in _waiting:
+            _waiting[key] = _waiting[key] or reason
+        waiting = len(_waiting)
+    for attempt in running:
+        attempt.request_kill(reason)
+    return len(running) + waiting
+
+
 def stop(key: str, reason: str) -> str:
     """Stop attempt `key` wherever it is in this process: RUNNING, CANCELLED or UNKNOWN."""
     with _lock:
