@@ -94,12 +94,13 @@ class ExistingSchedulerBackend(LocalDaskBackend):
         attached: dict[str, str] = {}
         leaving: set[str] = set()
         rejoined = partial(self._rejoined, env_id)
+        members = membership.Membership(env_id, self._events, attached, rejoined, leaving)
         env = _Env(
             env_id,
             None,
             client,
             attached=attached,
-            membership=membership.Membership(env_id, self._events, attached, rejoined, leaving),
+            membership=members,
             leaving=leaving,
             resources=membership.node_resources(env_id),
             claim=True,
@@ -112,7 +113,7 @@ class ExistingSchedulerBackend(LocalDaskBackend):
         # Subscribed first: a worker joining meanwhile is heard of, maybe twice (no harm).
         for address, worker in (await _workers(client)).items():
             names[address] = str(worker["name"])
-            env.membership.worker_joined(str(worker["name"]), address)  # type: ignore[union-attr]
+            members.worker_joined(names[address], address)
             if worker.get("resources", {}).get(_env_resource(env)):
                 # A node of batchd's earlier life, which failed its attempts when it restarted
                 # and asks for it to be attached again: what it still runs must stop.
