@@ -217,3 +217,19 @@ def empty_tables(database_url: str) -> None:
                 time.sleep(0.2)
     finally:
         engine.dispose()
+
+
+def pids_of(command_fragment: str) -> list[int]:
+    """The live (not zombie) processes whose command line holds `command_fragment`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (entry / "stat").read_text().split()[2]
+        except OSError:
+            continue
+        if command_fragment in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found

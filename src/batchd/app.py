@@ -36,8 +36,10 @@ def build_app(settings: Settings) -> Starlette:
 
     from batchd.api import server
     from batchd.api.auth import Keyring
+    from batchd.compute.backend import ComputeBackend
     from batchd.compute.existing import ExistingSchedulerBackend
     from batchd.compute.local import LocalDaskBackend
+    from batchd.compute.managed import ClusterManagerBackend
     from batchd.compute.zoned import ZonedBackend
     from batchd.control.controller import Controller
     from batchd.control.notify import Notifier
@@ -72,11 +74,15 @@ def build_app(settings: Settings) -> Starlette:
             node_start_timeout=settings.node_start_timeout,
             scratch_dir=str(settings.data_dir.resolve() / "dask"),
         )
-        existing = {
-            address: ExistingSchedulerBackend(controller, address)
-            for address in settings.zones.schedulers
+        others: dict[str, ComputeBackend] = {
+            key: (
+                ExistingSchedulerBackend(controller, source.scheduler, settings.node_start_timeout)
+                if source.scheduler
+                else ClusterManagerBackend(controller, source, settings.node_start_timeout)
+            )
+            for key, source in settings.zones.others.items()
         }
-        backend = ZonedBackend(settings.zones, controller.zone_of, local, existing)
+        backend = ZonedBackend(settings.zones, controller.zone_of, local, others)
         controller.start(backend)
         _settle_heap()
         log.info("batchd ready", extra={"event": "ready"})

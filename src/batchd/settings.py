@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
@@ -80,7 +81,7 @@ def _convert(name: str, raw: object) -> object:
         if kind == "Path":
             return Path(str(raw))
         if kind == "ZoneSources":
-            return parse_zones(raw if isinstance(raw, Mapping) else str(raw))
+            return _installed(parse_zones(raw if isinstance(raw, Mapping) else str(raw)))
     except ZonesError as error:
         raise SettingsError(f"{error} ({_env_name(name)})") from None
     except ValueError:
@@ -88,6 +89,18 @@ def _convert(name: str, raw: object) -> object:
             f"setting {name} ({_env_name(name)}) must be a number, got {raw!r}"
         ) from None
     return str(raw)
+
+
+def _installed(zones: ZoneSources) -> ZoneSources:
+    """Fail at start, not at the first environment, when a cluster manager is not installed."""
+    for source in zones.others.values():
+        module = source.cluster.rpartition(".")[0]
+        if source.cluster and importlib.util.find_spec(module.split(".")[0]) is None:
+            raise ZonesError(
+                f"zones: the cluster manager {source.cluster} cannot be imported: install "
+                f"{module.split('.')[0]} where batchd runs (e.g. pip install dask-jobqueue)"
+            )
+    return zones
 
 
 def load(

@@ -20,7 +20,14 @@ import pytest
 from batchd.domain import zones
 from tests.batch.conftest import BatchApi, ExternalWorker, command_task
 from tests.batch.test_attach import attached_node, call, refused, running_on, stdout_of
-from tests.support import RunningServer, ServerProcess, free_port, server_in_thread, wait_until
+from tests.support import (
+    RunningServer,
+    ServerProcess,
+    free_port,
+    pids_of,
+    server_in_thread,
+    wait_until,
+)
 
 ZONE = "ap-guangzhou-2"  # the zone BatchApi creates environments in
 
@@ -217,13 +224,13 @@ def test_after_kill_9_of_batchd_its_nodes_stop_and_are_attached_again(
         )
         job_id = batch.submit([command_task("held", env_id, command, MaxRetryCount=1)])
         running_on(batch, job_id, "held", "box")
-        assert _pids_of(sleep)
+        assert pids_of(sleep)
 
         # The worker outlives batchd; the attempt it runs is failed by the restart, so it must
         # not go on running there while its retry runs.
         process.kill()
         process.start()
-        wait_until(lambda: not _pids_of(sleep), timeout=10, interval=0.1)
+        wait_until(lambda: not pids_of(sleep), timeout=10, interval=0.1)
         assert worker.poll() is None
         batch.until(
             "DescribeComputeEnv",
@@ -237,15 +244,3 @@ def test_after_kill_9_of_batchd_its_nodes_stop_and_are_attached_again(
         assert (tmp_path / "runs").read_text().split() == ["1", "2"]
     finally:
         process.stop()
-
-
-def _pids_of(command: str) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, ValueError):
-            continue
-        if cmdline.strip() == command:
-            pids.append(int(entry.name))
-    return pids

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.batch.conftest import BatchApi, command_task
-from tests.support import RunningServer, ServerProcess, wait_until
+from tests.support import RunningServer, ServerProcess, pids_of, wait_until
 
 
 @pytest.fixture
@@ -30,21 +30,6 @@ def _api(process: ServerProcess) -> BatchApi:
 
 # Unique to this test process: other tests, running at the same time, sleep too.
 LONG_SLEEP = f"sleep 120.{uuid.uuid4().int % 10**6:06d}"
-
-
-def _pids_of(command_fragment: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            state = (entry / "stat").read_text().split()[2]
-        except OSError:
-            continue
-        if command_fragment in cmdline and state != "Z":
-            found.append(int(entry.name))
-    return found
 
 
 def test_a_job_survives_kill_9_of_batchd(process: ServerProcess, tmp_path: Path) -> None:
@@ -66,7 +51,7 @@ def test_a_job_survives_kill_9_of_batchd(process: ServerProcess, tmp_path: Path)
     env = batch("DescribeComputeEnv", {"EnvId": env_id})
     assert [n["ComputeNodeState"] for n in env["ComputeNodeSet"]] == ["RUNNING"]
     # No command of the first attempt outlived the server that started it.
-    assert not _pids_of(LONG_SLEEP)
+    assert not pids_of(LONG_SLEEP)
 
 
 def test_a_running_attempt_lost_with_batchd_fails_as_compute_node_lost(
@@ -84,7 +69,7 @@ def test_a_running_attempt_lost_with_batchd_fails_as_compute_node_lost(
     assert batch.finished(job_id, timeout=90)["JobState"] == "FAILED"
     (lost,) = batch("DescribeTask", {"JobId": job_id, "TaskName": "lost"})["TaskInstanceSet"]
     assert (lost["TaskInstanceState"], lost["StateReason"]) == ("FAILED", "COMPUTE_NODE_LOST")
-    assert not _pids_of(LONG_SLEEP)
+    assert not pids_of(LONG_SLEEP)
 
 
 def test_attempts_that_never_launched_cost_no_retry_after_kill_9(process: ServerProcess) -> None:
@@ -136,6 +121,6 @@ def test_a_killed_worker_fails_its_attempt_and_the_retry_succeeds(
     job = batch.finished(job_id, timeout=90)
     assert job["JobState"] == "SUCCEED"
     assert marker.read_text().count("run") == 2
-    wait_until(lambda: not _pids_of(LONG_SLEEP), timeout=10)
+    wait_until(lambda: not pids_of(LONG_SLEEP), timeout=10)
     activities = batch("DescribeComputeEnvActivities", {"EnvId": env_id})
     assert activities["TotalCount"] >= 1

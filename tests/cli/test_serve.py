@@ -154,6 +154,7 @@ def test_serve_with_key_in_the_environment_writes_no_file(
         ({"BATCHD_ZONES": "ap-guangzhou-3=s3://x"}, [], None, "BATCHD_ZONES"),
         ({}, [], '[zones]\n"ap-guangzhou-3" = "nowhere"\n', "source of zone 'ap-guangzhou-3'"),
         ({}, ["--zones", "ap-guangzhou-3"], None, "names no source"),
+        ({"BATCHD_ZONES": "*=cluster:no_such_module.C"}, [], None, "cannot be imported"),
     ],
     ids=[
         "env-port",
@@ -168,6 +169,7 @@ def test_serve_with_key_in_the_environment_writes_no_file(
         "env-zones",
         "toml-zones",
         "flag-zones",
+        "zones-cluster-missing",
     ],
 )
 def test_a_bad_setting_stops_start_up_with_one_line(

@@ -31,7 +31,7 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 from batchd.compute import membership, pack, registry, report, runner
 from batchd.compute.backend import ClusterEvents, ExternalWorker, NodeSize
 from batchd.compute.instance import InstanceSpec
-from batchd.compute.local import GIB, NODE_RESOURCE, LocalDaskBackend, _Env
+from batchd.compute.local import GIB, NODE_RESOURCE, NODE_START_TIMEOUT, LocalDaskBackend, _Env
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,13 @@ class ForwardMembership(SchedulerPlugin):
 class ExistingSchedulerBackend(LocalDaskBackend):
     """Every environment of the zones that name the scheduler at `address`."""
 
-    def __init__(self, events: ClusterEvents, address: str) -> None:
-        super().__init__(events)
-        self._address_of_scheduler = address
+    def __init__(
+        self, events: ClusterEvents, address: str, node_start_timeout: float = NODE_START_TIMEOUT
+    ) -> None:
+        super().__init__(events, node_start_timeout=node_start_timeout)
+        self._fixed_address = address
+        self._where = f"the Dask scheduler at {address}"  # for messages
+        self._addresses: dict[str, str] = {}  # env id -> the address of its scheduler
         self._names: dict[str, dict[str, str]] = {}  # env id -> worker address -> worker name
         # Packs whose worker was lost: their claims stay, for a re-run that starts late.
         self._lost_packs: set[str] = set()
@@ -72,20 +76,18 @@ class ExistingSchedulerBackend(LocalDaskBackend):
             return
         try:
             await super().open_env(env_id)
-        except (OSError, TimeoutError) as error:
+        except Exception as error:  # unreachable, refused, or (a cluster manager) not started
             self._unreachable = f"{type(error).__name__}: {error}"
             self._next_try = time.monotonic() + RECONNECT_WAIT
-            log.warning(
-                "cannot reach the Dask scheduler at %s for %s: %s",
-                self._address_of_scheduler,
-                env_id,
-                self._unreachable,
-            )
+            log.warning("cannot reach %s for %s: %s", self._where, env_id, self._unreachable)
+
+    async def _scheduler_for(self, env_id: str) -> str:
+        """The address of the scheduler of `env_id`."""
+        return self._fixed_address
 
     async def _open_env(self, env_id: str) -> None:
-        client = await Client(
-            self._address_of_scheduler, asynchronous=True, timeout=CONNECT_TIMEOUT
-        )
+        address = await self._scheduler_for(env_id)
+        client = await Client(address, asynchronous=True, timeout=CONNECT_TIMEOUT)
         try:
             await client.register_plugin(ForwardMembership(), name=ForwardMembership.name)
         except Exception:
@@ -107,6 +109,7 @@ class ExistingSchedulerBackend(LocalDaskBackend):
         )
         names: dict[str, str] = {}
         self._names[env_id] = names
+        self._addresses[env_id] = address
         self._envs[env_id] = env
         client.subscribe_topic(report.TOPIC, partial(self._on_report_event, env))
         client.subscribe_topic(MEMBERSHIP_TOPIC, partial(self._on_membership, env, names))
@@ -122,7 +125,7 @@ class ExistingSchedulerBackend(LocalDaskBackend):
 
     def submit(self, env_id: str, specs: Sequence[InstanceSpec]) -> None:
         if env_id not in self._envs:  # the scheduler could not be reached: say so, not wait
-            why = f"cannot reach the Dask scheduler at {self._address_of_scheduler}"
+            why = f"cannot reach {self._where}"
             for spec in specs:
                 self._events.instance_finished(spec.key, None, f"{why}: {self._unreachable}")
             return
@@ -167,13 +170,14 @@ class ExistingSchedulerBackend(LocalDaskBackend):
             self._events.node_failed(
                 env_id,
                 node.node_id,
-                f"batchd starts no nodes on the Dask scheduler at {self._address_of_scheduler}: "
-                "start workers there and attach them (AttachInstances)",
+                f"batchd starts no nodes on {self._where}: start workers there and attach "
+                "them (AttachInstances)",
             )
 
     async def close_env(self, env_id: str) -> None:
         env = self._envs.pop(env_id, None)
         names = self._names.pop(env_id, {})
+        self._addresses.pop(env_id, None)
         if env is None:
             return
         env.closed = True
@@ -208,7 +212,7 @@ class ExistingSchedulerBackend(LocalDaskBackend):
         return tails
 
     def scheduler_address(self, env_id: str) -> str:
-        return self._address_of_scheduler if env_id in self._envs else ""
+        return self._addresses.get(env_id, "")
 
     async def external_workers(self, env_id: str) -> dict[str, ExternalWorker]:
         env = self._envs.get(env_id)

@@ -1,7 +1,7 @@
 """One backend for the controller that hands each environment to the backend of its zone's node
-source (the zones setting, domain/zones.py): batchd's own workers by default, or an existing
-Dask scheduler. An environment's zone never changes, so its backend is looked up once, when it
-is first opened.
+source (the zones setting, domain/zones.py): batchd's own workers by default, an existing Dask
+scheduler, or a Dask cluster manager. An environment's zone never changes, so its backend is
+looked up once, when it is first opened.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ class ZonedBackend:
         sources: ZoneSources,
         zone_of: Callable[[str], Awaitable[str]],
         local: ComputeBackend,
-        existing: Mapping[str, ComputeBackend],
+        others: Mapping[str, ComputeBackend],
     ) -> None:
         self._sources = sources
         self._zone_of = zone_of  # an environment's zone, read from the store
-        self._local = local  # batchd starts the nodes
-        self._existing = dict(existing)  # by scheduler address: the operator starts them
+        self._local = local  # batchd starts the nodes on this machine
+        self._others = dict(others)  # by str(NodeSource): existing schedulers, cluster managers
         self._routes: dict[str, ComputeBackend] = {}  # env id -> its backend, once opened
 
     def _of(self, env_id: str) -> ComputeBackend:
@@ -35,7 +35,7 @@ class ZonedBackend:
         backend = self._routes.get(env_id)
         if backend is None:
             source = self._sources.of(await self._zone_of(env_id))
-            backend = self._existing[source.scheduler] if source.scheduler else self._local
+            backend = self._local if source.is_local else self._others[str(source)]
             self._routes[env_id] = backend
         await backend.open_env(env_id)
 
@@ -68,6 +68,6 @@ class ZonedBackend:
         await self._of(env_id).attach_workers(env_id, nodes)
 
     async def close(self) -> None:
-        for backend in self._existing.values():
+        for backend in self._others.values():
             await backend.close()
         await self._local.close()
