@@ -193,7 +193,7 @@ class LocalDaskBackend:
         nanny = Nanny(
             _scheduler(env).address,
             name=node.node_id,
-            nthreads=1,
+            nthreads=node.cpu,  # the instance type's cores; `slot` runs one pack at a time
             memory_limit=node.mem_gib * GIB,
             resources=dict(NODE_RESOURCES),
             host=self._host,
