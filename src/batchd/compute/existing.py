@@ -2,14 +2,14 @@
 (domain/zones.py). The operator starts the workers against it, on any machine, and attaches them
 to environments (AttachInstances); batchd starts no workers here and restarts none.
 
-The bookkeeping of packs, reports, kills and attached workers is LocalDaskBackend's; what differs
-is where the scheduler is. What the in-process plugins see there comes here over the client: the
-runners' reports on their event topic, and the workers' coming and going on a topic that a small
-plugin, registered on the scheduler, writes. Environments share the scheduler, each with a node
-resource of its own (membership.node_resources), so Dask places an environment's work only on its
-own nodes. Dask re-runs the tasks of a lost worker elsewhere (the scheduler's `allowed-failures`,
-which is the operator's): a pack claims its run, a re-run of it runs nothing (pack.py), and batchd
-retries the attempts itself, once.
+The bookkeeping of packs, reports, kills and attached workers is DaskBackend's; what differs is
+where the scheduler is. What LocalDaskBackend's in-process plugins see comes here over the client:
+the runners' reports on their event topic, and the workers' coming and going on a topic that a
+small plugin, registered on the scheduler, writes. Environments share the scheduler, each with a
+node resource of its own (membership.node_resources), so Dask places an environment's work only on
+its own nodes. Dask re-runs the tasks of a lost worker elsewhere (the scheduler's
+`allowed-failures`, which is the operator's): a pack claims its run, a re-run of it runs nothing
+(pack.py), and batchd retries the attempts itself, once.
 
 batchd must be installed where the scheduler runs (its plugin) and where the workers run (the
 runner), and a work dir's path must be writable on the workers' machines.
@@ -30,8 +30,14 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 
 from batchd.compute import membership, pack, registry, report, runner
 from batchd.compute.backend import ClusterEvents, ExternalWorker, NodeSize
+from batchd.compute.dask_backend import (
+    GIB,
+    NODE_RESOURCE,
+    NODE_START_TIMEOUT,
+    DaskBackend,
+    EnvState,
+)
 from batchd.compute.instance import InstanceSpec
-from batchd.compute.local import GIB, NODE_RESOURCE, NODE_START_TIMEOUT, LocalDaskBackend, _Env
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +59,7 @@ class ForwardMembership(SchedulerPlugin):
         scheduler.log_event(MEMBERSHIP_TOPIC, {"left": worker})
 
 
-class ExistingSchedulerBackend(LocalDaskBackend):
+class ExistingSchedulerBackend(DaskBackend):
     """Every environment of the zones that name the scheduler at `address`."""
 
     def __init__(
@@ -97,7 +103,7 @@ class ExistingSchedulerBackend(LocalDaskBackend):
         leaving: set[str] = set()
         rejoined = partial(self._rejoined, env_id)
         members = membership.Membership(env_id, self._events, attached, rejoined, leaving)
-        env = _Env(
+        env = EnvState(
             env_id,
             None,
             client,
@@ -131,15 +137,17 @@ class ExistingSchedulerBackend(LocalDaskBackend):
             return
         super().submit(env_id, specs)
 
-    def _node_addresses(self, env: _Env) -> list[str] | None:
+    def _node_addresses(self, env: EnvState) -> list[str] | None:
         """Stops go to this environment's nodes, not to every worker of a shared scheduler."""
         names = self._names.get(env.env_id, {})
         return [address for address, name in names.items() if name in env.attached]
 
-    def _on_report_event(self, env: _Env, event: tuple[float, Any]) -> None:
+    def _on_report_event(self, env: EnvState, event: tuple[float, Any]) -> None:
         self._on_report(env, event[1])
 
-    def _on_membership(self, env: _Env, names: dict[str, str], event: tuple[float, Any]) -> None:
+    def _on_membership(
+        self, env: EnvState, names: dict[str, str], event: tuple[float, Any]
+    ) -> None:
         message = event[1]
         members = env.membership
         if members is None or not isinstance(message, dict):
@@ -155,7 +163,7 @@ class ExistingSchedulerBackend(LocalDaskBackend):
                 self._lost(env, node_id)
             members.worker_left(address)
 
-    def _lost(self, env: _Env, node_id: str) -> None:
+    def _lost(self, env: EnvState, node_id: str) -> None:
         """The worker of `node_id` is gone: so are the attempts it had not reported. Dask may run
         their packs again elsewhere; such a re-run runs nothing, and this one never starts."""
         for owner in {owner for owner in env.live.values() if owner.ran_on == node_id}:
@@ -232,26 +240,26 @@ class ExistingSchedulerBackend(LocalDaskBackend):
             found[name] = ExternalWorker(name, address, int(worker["nthreads"]), mem_gib)
         return found
 
-    # --- what LocalDaskBackend asks of its scheduler, asked over the client -------------------
+    # --- what DaskBackend asks of the scheduler, asked over the client ------------------------
 
-    def _node_count(self, env: _Env) -> int:
+    def _node_count(self, env: EnvState) -> int:
         connected = set(self._names.get(env.env_id, {}).values())
         return sum(1 for name in env.attached if name in connected)
 
-    def _address(self, env: _Env, name: str) -> str:
+    def _address(self, env: EnvState, name: str) -> str:
         names = self._names.get(env.env_id, {})
         return next((address for address, known in names.items() if known == name), "")
 
-    async def _place_waiting_work(self, env: _Env, address: str) -> None:
+    async def _place_waiting_work(self, env: EnvState, address: str) -> None:
         await env.client.run_on_scheduler(_place_waiting_work, address)
 
-    async def _processing_on(self, env: _Env, address: str) -> set[str]:
+    async def _processing_on(self, env: EnvState, address: str) -> set[str]:
         return set(await env.client.run_on_scheduler(_processing_on, address))
 
-    async def _note_stopped(self, env: _Env, pack_id: str, key: str, reason: str) -> None:
+    async def _note_stopped(self, env: EnvState, pack_id: str, key: str, reason: str) -> None:
         await env.client.set_metadata([pack.STOPPED, pack_id, key], reason)
 
-    async def _forget_pack(self, env: _Env, pack_id: str) -> None:
+    async def _forget_pack(self, env: EnvState, pack_id: str) -> None:
         env.stopped.pop(pack_id, None)
         keep_claim = pack_id in self._lost_packs
         self._lost_packs.discard(pack_id)
@@ -261,7 +269,7 @@ class ExistingSchedulerBackend(LocalDaskBackend):
             log.warning("cannot forget pack %s on the scheduler: %s", pack_id, error)
 
 
-def _env_resource(env: _Env) -> str:
+def _env_resource(env: EnvState) -> str:
     return next(resource for resource in env.resources if resource.startswith(NODE_RESOURCE))
 
 

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from batchd.compute.backend import ClusterEvents, NodeSize
+from batchd.compute.dask_backend import NODE_START_TIMEOUT, EnvState
 from batchd.compute.existing import ExistingSchedulerBackend
-from batchd.compute.local import NODE_START_TIMEOUT, _Env
 from batchd.domain.zones import NodeSource
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class ClusterManagerBackend(ExistingSchedulerBackend):
         except Exception as error:  # a worker (job, pod) that could not start: _await_join says so
             log.warning("%s of %s: %s", self._where, env_id, error)
 
-    async def _await_join(self, env: _Env, node_id: str) -> None:
+    async def _await_join(self, env: EnvState, node_id: str) -> None:
         """A node whose worker has not joined within the node start timeout failed to start."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._node_start_timeout
