@@ -85,6 +85,7 @@ def test_a_node_the_manager_cannot_start_fails_its_creation(tmp_path: Path) -> N
         {
             "ap-guangzhou-5": {"cluster": "distributed.LocalCluster", "options": broken_workers},
             "ap-guangzhou-6": {"cluster": "distributed.NoSuchCluster"},
+            "ap-guangzhou-7": {"cluster": "distributed.deploy.cluster.Cluster"},
         }
     )
     database_url = f"sqlite:///{tmp_path / 'batchd.db'}"
@@ -95,6 +96,7 @@ def test_a_node_the_manager_cannot_start_fails_its_creation(tmp_path: Path) -> N
         for zone, why in (
             ("ap-guangzhou-5", "did not join within 3.0 s"),
             ("ap-guangzhou-6", "cannot start a Dask cluster of distributed.NoSuchCluster"),
+            ("ap-guangzhou-7", "is not a SpecCluster with a worker template"),
         ):
             env_id = batch(
                 "CreateComputeEnv",

@@ -244,3 +244,47 @@ def test_after_kill_9_of_batchd_its_nodes_stop_and_are_attached_again(
         assert (tmp_path / "runs").read_text().split() == ["1", "2"]
     finally:
         process.stop()
+
+
+def test_detaching_a_node_stops_what_it_runs(
+    batch: BatchApi, scheduler_address: str, external_worker: ExternalWorker
+) -> None:
+    env_id = batch.env(nodes=0, name="detached")
+    worker = external_worker(scheduler_address, "box")
+    batch("AttachInstances", {"EnvId": env_id, "Instances": [{"InstanceId": "box"}]})
+    attached_node(batch, env_id, "box")
+    sleep = f"sleep 120.{uuid.uuid4().int % 10**6:06d}"  # unique: other tests sleep too
+    job_id = batch.submit([command_task("held", env_id, sleep)])
+    running_on(batch, job_id, "held", "box")
+
+    batch("DetachInstances", {"EnvId": env_id, "InstanceIds": ["box"]})
+    assert batch.finished(job_id)["JobState"] == "FAILED"
+    task = batch("DescribeTask", {"JobId": job_id, "TaskName": "held"})
+    assert task["TaskInstanceSet"][0]["StateReason"] == "COMPUTE_NODE_TERMINATED"
+    wait_until(lambda: not pids_of(sleep), timeout=10, interval=0.1)
+    assert worker.poll() is None  # the operator's process keeps running
+
+
+def test_a_stopped_batchd_leaves_nothing_running_on_its_nodes(
+    scheduler_address: str, external_worker: ExternalWorker, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "batchd.toml").write_text(f'[zones]\n"{ZONE}" = "{scheduler_address}"\n')
+    process = ServerProcess(data_dir, f"sqlite:///{tmp_path / 'batchd.db'}")
+    process.start()
+    try:
+        batch = BatchApi(RunningServer(process.base_url, data_dir, process.database_url))
+        env_id = batch.env(nodes=0, name="stopped")
+        worker = external_worker(scheduler_address, "box")
+        batch("AttachInstances", {"EnvId": env_id, "Instances": [{"InstanceId": "box"}]})
+        attached_node(batch, env_id, "box")
+        sleep = f"sleep 120.{uuid.uuid4().int % 10**6:06d}"
+        job_id = batch.submit([command_task("held", env_id, sleep)])
+        running_on(batch, job_id, "held", "box")
+
+        assert process.terminate() == 0  # SIGTERM: its attempt is retried when it is back
+        wait_until(lambda: not pids_of(sleep), timeout=10, interval=0.1)
+        assert worker.poll() is None
+    finally:
+        process.stop()

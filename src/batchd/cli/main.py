@@ -141,10 +141,11 @@ def build(serve: Callable[[Settings], None]) -> typer.Typer:
         zones: Annotated[
             str | None,
             typer.Option(
-                help="Where each zone's compute nodes come from: ZONE=local (batchd starts them) "
-                "or ZONE=tcp://HOST:PORT (the workers of an existing Dask scheduler, attached "
-                "with AttachInstances), comma-separated; * names every other zone (BATCHD_ZONES). "
-                "Default: local everywhere"
+                help="Where each zone's compute nodes come from: ZONE=local (batchd starts them), "
+                "ZONE=cluster:module.Class (workers of a Dask cluster manager; options in "
+                "batchd.toml) or ZONE=tcp://HOST:PORT (the workers of an existing Dask "
+                "scheduler, attached with AttachInstances), comma-separated; * names every other "
+                "zone (BATCHD_ZONES). Default: local everywhere"
             ),
         ] = None,
     ) -> None:

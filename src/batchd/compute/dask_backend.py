@@ -82,6 +82,9 @@ class EnvState:
     leaving: set[str] = field(default_factory=set)  # addresses of workers replaced on purpose
     resources: dict[str, float] = field(default_factory=lambda: dict(NODE_RESOURCES))  # a node's
     claim: bool = False  # packs claim their run: a re-run of one by Dask does nothing (pack.py)
+    # Ends every Dask key: unique to this process's life on a scheduler that outlives it, where
+    # a requeued attempt must not meet the claims and stops of its earlier hand-over.
+    key_suffix: str = ""
 
 
 class DaskBackend:
@@ -129,7 +132,9 @@ class DaskBackend:
 
     async def remove_nodes(self, env_id: str, node_ids: Sequence[str]) -> None:
         env = self._envs.get(env_id)
-        if env is None:
+        if env is None:  # not open (its scheduler unreachable, say): nothing runs there for us
+            for node_id in node_ids:
+                self._events.node_left(env_id, node_id, "")
             return
         names = {node_id: name for name, node_id in env.attached.items()}
         await asyncio.gather(
@@ -148,6 +153,7 @@ class DaskBackend:
         for group in packing.plan(specs, workers):
             keys = tuple(spec.key for spec in group)
             pack_id = keys[0] if len(keys) == 1 else f"batchd-pack-{len(keys)}-{keys[0]}"
+            pack_id += env.key_suffix
             future = env.client.submit(
                 pack.run_pack,
                 pack_id,
@@ -249,17 +255,21 @@ class DaskBackend:
 
     async def _detach(self, env_id: str, env: EnvState, name: str) -> None:
         """Stop giving an attached worker work and fail what it runs; its process keeps running:
-        it is the operator's."""
-        env.attached.pop(name, None)
-        address = self._address(env, name)
-        if not address:
-            return
-        with contextlib.suppress(Exception):
-            await env.client.run(membership.release_worker, name, env.resources, workers=[address])
-        # Taken after the release: Dask places nothing more on it.
-        on_it = await self._processing_on(env, address)
-        for key in [key for key, owner in env.live.items() if owner.pack_id in on_it]:
-            await self.kill(env_id, key, NODE_TERMINATED)
+        it is the operator's. It stays among the attached until then: the stops go to it."""
+        try:
+            address = self._address(env, name)
+            if not address:
+                return
+            with contextlib.suppress(Exception):
+                await env.client.run(
+                    membership.release_worker, name, env.resources, workers=[address]
+                )
+            # Taken after the release: Dask places nothing more on it.
+            on_it = await self._processing_on(env, address)
+            for key in [key for key, owner in env.live.items() if owner.pack_id in on_it]:
+                await self.kill(env_id, key, NODE_TERMINATED)
+        finally:
+            env.attached.pop(name, None)
 
     # --- what each backend asks of its scheduler ----------------------------------------------
 

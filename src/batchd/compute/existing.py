@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -74,10 +75,14 @@ class ExistingSchedulerBackend(DaskBackend):
         self._lost_packs: set[str] = set()
         self._unreachable = ""  # why the scheduler could not be reached, the last time it failed
         self._next_try = 0.0  # monotonic time before which it is not tried again
+        self._life = uuid.uuid4().hex[:8]  # ends the Dask keys of this process's hand-overs
 
     async def open_env(self, env_id: str) -> None:
         """Connect; an unreachable scheduler is logged, and tried again RECONNECT_WAIT later
         (each try blocks the hand-over of every environment's work for up to CONNECT_TIMEOUT)."""
+        env = self._envs.get(env_id)
+        if env is not None and env.client.status in ("closing", "closed"):
+            self._drop(env)  # the connection was lost for good: connect again
         if env_id in self._envs or time.monotonic() < self._next_try:
             return
         try:
@@ -86,6 +91,20 @@ class ExistingSchedulerBackend(DaskBackend):
             self._unreachable = f"{type(error).__name__}: {error}"
             self._next_try = time.monotonic() + RECONNECT_WAIT
             log.warning("cannot reach %s for %s: %s", self._where, env_id, self._unreachable)
+
+    def _drop(self, env: EnvState) -> None:
+        """Forget an environment whose client closed by itself. Its attempts count as lost (the
+        next open stops what its nodes still run), its attached nodes as gone (to be attached
+        again)."""
+        log.warning("lost the connection to %s of %s", self._where, env.env_id)
+        self._envs.pop(env.env_id, None)
+        self._names.pop(env.env_id, None)
+        self._addresses.pop(env.env_id, None)
+        env.closed = True
+        for key in list(env.live):
+            self._finish(env, key, None, pack.NODE_LOST)
+        for node_id in list(env.attached.values()):
+            self._events.node_left(env.env_id, node_id, "")
 
     async def _scheduler_for(self, env_id: str) -> str:
         """The address of the scheduler of `env_id`."""
@@ -112,6 +131,7 @@ class ExistingSchedulerBackend(DaskBackend):
             leaving=leaving,
             resources=membership.node_resources(env_id),
             claim=True,
+            key_suffix=f"@{self._life}",
         )
         names: dict[str, str] = {}
         self._names[env_id] = names
@@ -130,12 +150,23 @@ class ExistingSchedulerBackend(DaskBackend):
                     await client.run(_retire_node, names[address], env.resources, workers=[address])
 
     def submit(self, env_id: str, specs: Sequence[InstanceSpec]) -> None:
-        if env_id not in self._envs:  # the scheduler could not be reached: say so, not wait
-            why = f"cannot reach {self._where}"
-            for spec in specs:
-                self._events.instance_finished(spec.key, None, f"{why}: {self._unreachable}")
-            return
-        super().submit(env_id, specs)
+        env = self._envs.get(env_id)
+        why = f"cannot reach {self._where}: {self._unreachable}"
+        if env is not None:
+            try:
+                super().submit(env_id, specs)
+                return
+            except Exception as error:  # the client closed meanwhile, and the like
+                why = f"cannot hand over to {self._where}: {type(error).__name__}: {error}"
+        for spec in specs:  # say so, rather than leave them waiting
+            if env is None or spec.key not in env.live:
+                self._events.instance_finished(spec.key, None, why)
+
+    async def kill(self, env_id: str, key: str, reason: str, restart_node: bool = False) -> None:
+        try:
+            await super().kill(env_id, key, reason, restart_node)
+        except Exception as error:  # unreachable: the attempt ends when its pack or node does
+            log.warning("cannot stop %s on %s: %s", key, self._where, error)
 
     def _node_addresses(self, env: EnvState) -> list[str] | None:
         """Stops go to this environment's nodes, not to every worker of a shared scheduler."""
@@ -189,13 +220,15 @@ class ExistingSchedulerBackend(DaskBackend):
         if env is None:
             return
         env.closed = True
+        # The workers outlive batchd: what they run for this environment must stop with it
+        # (its attempts are failed and retried when batchd starts again, or were deleted).
         by_name = {name: address for address, name in names.items()}
-        releases = [
-            env.client.run(membership.release_worker, name, env.resources, workers=[by_name[name]])
+        retirements = [
+            env.client.run(_retire_node, name, env.resources, workers=[by_name[name]])
             for name in env.attached
             if name in by_name
         ]
-        await asyncio.gather(*releases, return_exceptions=True)
+        await asyncio.gather(*retirements, return_exceptions=True)
         for topic in (report.TOPIC, MEMBERSHIP_TOPIC):
             with contextlib.suppress(Exception):
                 env.client.unsubscribe_topic(topic)

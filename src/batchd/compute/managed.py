@@ -1,7 +1,9 @@
 """Environments whose nodes batchd starts through a Dask cluster manager class that the zones
-setting names (`dask_jobqueue.SLURMCluster`, `dask_kubernetes.KubeCluster`, `SSHCluster`,
-`distributed.LocalCluster` …): one cluster of the class per environment, and each node one worker
-of it, started and stopped by its name (the node id) through the manager's worker specs.
+setting names: a `SpecCluster` with a worker template, such as dask-jobqueue's clusters
+(`dask_jobqueue.SLURMCluster`, PBS, SGE, LSF, HTCondor …) or `distributed.LocalCluster`. One
+cluster of the class per environment; each node is one worker of it, started and stopped by its
+name (the node id) through the manager's worker specs. A class without worker specs is refused
+when the environment opens, and its nodes fail their creation with that reason.
 
 A node's worker is sized by the manager's options, not by the instance type. Once it joins, it
 becomes the node like an attached worker does (it gets the environment's node resource), so the
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import inspect
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +29,7 @@ from batchd.compute.existing import ExistingSchedulerBackend
 from batchd.domain.zones import NodeSource
 
 log = logging.getLogger(__name__)
+
 
 JOIN_POLL = 0.2  # s between looks for a started node's worker
 
@@ -47,8 +51,23 @@ class ClusterManagerBackend(ExistingSchedulerBackend):
     async def _scheduler_for(self, env_id: str) -> str:
         module, _, name = self._source.cluster.rpartition(".")
         cluster_class = getattr(importlib.import_module(module), name)
-        options = {"asynchronous": True, "n_workers": 0, **self._source.options}
-        cluster = await cluster_class(**options)
+        options: dict[str, Any] = {"asynchronous": True}
+        if "n_workers" in inspect.signature(cluster_class).parameters:
+            options["n_workers"] = 0  # the nodes are started one by one, by name
+        cluster = cluster_class(**{**options, **self._source.options})
+        try:
+            # Started here, not in the constructor (asynchronous): a scheduler that never comes
+            # up (a pending pod, say) must not hold up the hand-over of every environment's work.
+            await asyncio.wait_for(_started(cluster), self._node_start_timeout)
+            if not callable(getattr(cluster, "new_worker_spec", None)):
+                raise TypeError(
+                    f"{self._source.cluster} is not a SpecCluster with a worker template: batchd "
+                    "starts each node as one worker of it (dask-jobqueue's clusters, LocalCluster)"
+                )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await cluster.close()
+            raise
         self._clusters[env_id] = cluster
         return str(cluster.scheduler_address)
 
@@ -73,7 +92,12 @@ class ClusterManagerBackend(ExistingSchedulerBackend):
         for node in nodes:
             if node.node_id in cluster.worker_spec:
                 continue
-            (spec,) = cluster.new_worker_spec().values()
+            try:
+                (spec,) = cluster.new_worker_spec().values()
+            except Exception as error:
+                why = f"{self._where} has no worker to start: {type(error).__name__}: {error}"
+                self._events.node_failed(env_id, node.node_id, why)
+                continue
             cluster.worker_spec[node.node_id] = spec  # its worker is named by the node id
             # Made the node when its worker joins, as an attached worker is when it rejoins.
             env.attached[node.node_id] = node.node_id
@@ -115,4 +139,11 @@ class ClusterManagerBackend(ExistingSchedulerBackend):
         await super().close_env(env_id)
         cluster = self._clusters.pop(env_id, None)
         if cluster is not None:
-            await cluster.close()
+            try:
+                await cluster.close()
+            except Exception as error:  # its workers may outlive it: their jobs time out
+                log.warning("closing %s of %s failed: %s", self._where, env_id, error)
+
+
+async def _started(cluster: Any) -> None:
+    await cluster  # a SpecCluster awaited starts its scheduler, then its workers

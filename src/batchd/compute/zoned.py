@@ -6,11 +6,14 @@ looked up once, when it is first opened.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from batchd.compute.backend import ComputeBackend, ExternalWorker, NodeSize
 from batchd.compute.instance import InstanceSpec
 from batchd.domain.zones import ZoneSources
+
+log = logging.getLogger(__name__)
 
 
 class ZonedBackend:
@@ -68,6 +71,9 @@ class ZonedBackend:
         await self._of(env_id).attach_workers(env_id, nodes)
 
     async def close(self) -> None:
-        for backend in self._others.values():
-            await backend.close()
-        await self._local.close()
+        """Close every backend, the local one last, even when one of them fails."""
+        for backend in [*self._others.values(), self._local]:
+            try:
+                await backend.close()
+            except Exception:
+                log.exception("closing a compute backend failed")

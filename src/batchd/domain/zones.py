@@ -9,7 +9,7 @@ processes on this machine, one Dask cluster per environment). A zone may instead
   scheduler and keep their work apart;
 - a Dask cluster manager class (`cluster:dask_jobqueue.SLURMCluster`, with options in the file
   form): one cluster of it per environment, and batchd starts each node as one worker of it
-  (a Slurm job, a pod, a process on another host).
+  (a Slurm or PBS job through dask-jobqueue, a process through LocalCluster).
 
 The setting is a table of zone → source; `*` names the source of every zone not listed:
 
