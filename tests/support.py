@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,6 +151,19 @@ class ServerProcess:
         self.process = None
         return code
 
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[ServerProcess]:
+        """Started now, stopped after the block."""
+        self.start()
+        try:
+            yield self
+        finally:
+            self.stop()
+
+    def running(self) -> RunningServer:
+        """Where clients reach it."""
+        return RunningServer(self.base_url, self.data_dir, self.database_url)
+
     def stop(self) -> None:
         if self.process is not None:
             with contextlib.suppress(Exception):
@@ -233,3 +247,8 @@ def pids_of(command_fragment: str) -> list[int]:
         if command_fragment in cmdline and state != "Z":
             found.append(int(entry.name))
     return found
+
+
+def unique_sleep(seconds: int = 120) -> str:
+    """A `sleep` command line no other test runs at the same time: its processes can be found."""
+    return f"sleep {seconds}.{uuid.uuid4().int % 10**6:06d}"

@@ -6,7 +6,6 @@ those systems runs here.)"""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,13 @@ from distributed import Client
 from batchd.domain import zones
 from tests.batch.conftest import BatchApi, command_task
 from tests.batch.test_attach import call, stdout_of
-from tests.support import RunningServer, ServerProcess, pids_of, server_in_thread, wait_until
+from tests.support import (
+    ServerProcess,
+    pids_of,
+    server_in_thread,
+    unique_sleep,
+    wait_until,
+)
 
 ZONE = "ap-guangzhou-2"  # the zone BatchApi creates environments in
 LOCAL_OPTIONS: dict[str, object] = {
@@ -132,12 +137,10 @@ def test_after_kill_9_of_batchd_the_managers_nodes_start_again(tmp_path: Path) -
         f'[zones."{ZONE}".options]\nprocesses = true\nthreads_per_worker = 1\n'
         'host = "127.0.0.1"\ndashboard_address = "127.0.0.1:0"\n'
     )
-    process = ServerProcess(data_dir, f"sqlite:///{tmp_path / 'batchd.db'}")
-    process.start()
-    try:
-        batch = BatchApi(RunningServer(process.base_url, data_dir, process.database_url))
+    with ServerProcess(data_dir, f"sqlite:///{tmp_path / 'batchd.db'}").serving() as process:
+        batch = BatchApi(process.running())
         env_id = batch.env(nodes=1, name="restarted")
-        sleep = f"sleep 120.{uuid.uuid4().int % 10**6:06d}"  # unique: other tests sleep too
+        sleep = unique_sleep()
         command = (
             f"echo $BATCH_TASK_INSTANCE_ATTEMPT >> {tmp_path / 'runs'}; "
             f'if [ "$BATCH_TASK_INSTANCE_ATTEMPT" = 1 ]; then {sleep}; fi'
@@ -153,5 +156,3 @@ def test_after_kill_9_of_batchd_the_managers_nodes_start_again(tmp_path: Path) -
         assert (tmp_path / "runs").read_text().split() == ["1", "2"]
         nodes = batch("DescribeComputeEnv", {"EnvId": env_id})["ComputeNodeSet"]
         assert [n["ComputeNodeState"] for n in nodes] == ["RUNNING"]
-    finally:
-        process.stop()

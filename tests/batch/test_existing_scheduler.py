@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,11 +20,11 @@ from batchd.domain import zones
 from tests.batch.conftest import BatchApi, ExternalWorker, command_task
 from tests.batch.test_attach import attached_node, call, refused, running_on, stdout_of
 from tests.support import (
-    RunningServer,
     ServerProcess,
     free_port,
     pids_of,
     server_in_thread,
+    unique_sleep,
     wait_until,
 )
 
@@ -202,58 +201,77 @@ def test_an_unreachable_scheduler_fails_attempts_with_a_reason(tmp_path: Path) -
         assert f"cannot reach the Dask scheduler at {address}" in instance["StateDetailedReason"]
 
 
-def test_after_kill_9_of_batchd_its_nodes_stop_and_are_attached_again(
-    scheduler_address: str, external_worker: ExternalWorker, tmp_path: Path
-) -> None:
+@pytest.fixture
+def process(scheduler_address: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    """`batchd serve` as a process, its zone in batchd.toml taking nodes from the scheduler."""
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     (data_dir / "batchd.toml").write_text(f'[zones]\n"{ZONE}" = "{scheduler_address}"\n')
-    process = ServerProcess(data_dir, f"sqlite:///{tmp_path / 'batchd.db'}")
-    process.start()
-    try:
-        batch = BatchApi(RunningServer(process.base_url, data_dir, process.database_url))
-        env_id = batch.env(nodes=0, name="survives")
-        worker = external_worker(scheduler_address, "box")
-        batch("AttachInstances", {"EnvId": env_id, "Instances": [{"InstanceId": "box"}]})
-        attached_node(batch, env_id, "box")
-        # Unique to this test: other tests sleep at the same time.
-        sleep = f"sleep 120.{uuid.uuid4().int % 10**6:06d}"
-        command = (
-            f"echo $BATCH_TASK_INSTANCE_ATTEMPT >> {tmp_path / 'runs'}; "
-            f'if [ "$BATCH_TASK_INSTANCE_ATTEMPT" = 1 ]; then {sleep}; fi'
-        )
-        job_id = batch.submit([command_task("held", env_id, command, MaxRetryCount=1)])
-        running_on(batch, job_id, "held", "box")
-        assert pids_of(sleep)
+    with ServerProcess(data_dir, f"sqlite:///{tmp_path / 'batchd.db'}").serving() as server:
+        yield server
 
-        # The worker outlives batchd; the attempt it runs is failed by the restart, so it must
-        # not go on running there while its retry runs.
-        process.kill()
-        process.start()
-        wait_until(lambda: not pids_of(sleep), timeout=10, interval=0.1)
-        assert worker.poll() is None
-        batch.until(
-            "DescribeComputeEnv",
-            {"EnvId": env_id},
-            lambda d: [n["ComputeNodeState"] for n in d["ComputeNodeSet"]] == ["ABNORMAL"],
-        )
-        batch("DetachInstances", {"EnvId": env_id, "InstanceIds": ["box"]})
-        batch.until("DescribeComputeEnv", {"EnvId": env_id}, lambda d: not d["ComputeNodeSet"])
-        batch("AttachInstances", {"EnvId": env_id, "Instances": [{"InstanceId": "box"}]})
-        assert batch.finished(job_id)["JobState"] == "SUCCEED"
-        assert (tmp_path / "runs").read_text().split() == ["1", "2"]
-    finally:
-        process.stop()
+
+def _box_node(
+    batch: BatchApi, scheduler_address: str, external_worker: ExternalWorker
+) -> tuple[str, subprocess.Popen[bytes]]:
+    """An environment whose one node is the worker `box`: its id, and the worker's process."""
+    env_id = batch.env(nodes=0, name="boxed")
+    worker = external_worker(scheduler_address, "box")
+    batch("AttachInstances", {"EnvId": env_id, "Instances": [{"InstanceId": "box"}]})
+    attached_node(batch, env_id, "box")
+    return env_id, worker
+
+
+def test_after_kill_9_of_batchd_its_nodes_stop_and_are_attached_again(
+    process: ServerProcess, scheduler_address: str, external_worker: ExternalWorker, tmp_path: Path
+) -> None:
+    batch = BatchApi(process.running())
+    env_id, _ = _box_node(batch, scheduler_address, external_worker)
+    sleep = unique_sleep()
+    command = (
+        f"echo $BATCH_TASK_INSTANCE_ATTEMPT >> {tmp_path / 'runs'}; "
+        f'if [ "$BATCH_TASK_INSTANCE_ATTEMPT" = 1 ]; then {sleep}; fi'
+    )
+    job_id = batch.submit([command_task("held", env_id, command, MaxRetryCount=1)])
+    running_on(batch, job_id, "held", "box")
+    assert pids_of(sleep)
+
+    # The worker outlives batchd; the attempt it runs is failed by the restart, so it must not
+    # go on running there while its retry runs.
+    process.kill()
+    process.start()
+    wait_until(lambda: not pids_of(sleep), timeout=10, interval=0.1)
+    batch.until(
+        "DescribeComputeEnv",
+        {"EnvId": env_id},
+        lambda d: [n["ComputeNodeState"] for n in d["ComputeNodeSet"]] == ["ABNORMAL"],
+    )
+    batch("DetachInstances", {"EnvId": env_id, "InstanceIds": ["box"]})
+    batch.until("DescribeComputeEnv", {"EnvId": env_id}, lambda d: not d["ComputeNodeSet"])
+    batch("AttachInstances", {"EnvId": env_id, "Instances": [{"InstanceId": "box"}]})
+    assert batch.finished(job_id)["JobState"] == "SUCCEED"
+    assert (tmp_path / "runs").read_text().split() == ["1", "2"]
+
+
+def test_a_stopped_batchd_leaves_nothing_running_on_its_nodes(
+    process: ServerProcess, scheduler_address: str, external_worker: ExternalWorker
+) -> None:
+    batch = BatchApi(process.running())
+    env_id, worker = _box_node(batch, scheduler_address, external_worker)
+    sleep = unique_sleep()
+    job_id = batch.submit([command_task("held", env_id, sleep)])
+    running_on(batch, job_id, "held", "box")
+
+    assert process.terminate() == 0  # SIGTERM: its attempt is retried when it is back
+    wait_until(lambda: not pids_of(sleep), timeout=10, interval=0.1)
+    assert worker.poll() is None  # the operator's process keeps running
 
 
 def test_detaching_a_node_stops_what_it_runs(
     batch: BatchApi, scheduler_address: str, external_worker: ExternalWorker
 ) -> None:
-    env_id = batch.env(nodes=0, name="detached")
-    worker = external_worker(scheduler_address, "box")
-    batch("AttachInstances", {"EnvId": env_id, "Instances": [{"InstanceId": "box"}]})
-    attached_node(batch, env_id, "box")
-    sleep = f"sleep 120.{uuid.uuid4().int % 10**6:06d}"  # unique: other tests sleep too
+    env_id, worker = _box_node(batch, scheduler_address, external_worker)
+    sleep = unique_sleep()
     job_id = batch.submit([command_task("held", env_id, sleep)])
     running_on(batch, job_id, "held", "box")
 
@@ -262,29 +280,4 @@ def test_detaching_a_node_stops_what_it_runs(
     task = batch("DescribeTask", {"JobId": job_id, "TaskName": "held"})
     assert task["TaskInstanceSet"][0]["StateReason"] == "COMPUTE_NODE_TERMINATED"
     wait_until(lambda: not pids_of(sleep), timeout=10, interval=0.1)
-    assert worker.poll() is None  # the operator's process keeps running
-
-
-def test_a_stopped_batchd_leaves_nothing_running_on_its_nodes(
-    scheduler_address: str, external_worker: ExternalWorker, tmp_path: Path
-) -> None:
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    (data_dir / "batchd.toml").write_text(f'[zones]\n"{ZONE}" = "{scheduler_address}"\n')
-    process = ServerProcess(data_dir, f"sqlite:///{tmp_path / 'batchd.db'}")
-    process.start()
-    try:
-        batch = BatchApi(RunningServer(process.base_url, data_dir, process.database_url))
-        env_id = batch.env(nodes=0, name="stopped")
-        worker = external_worker(scheduler_address, "box")
-        batch("AttachInstances", {"EnvId": env_id, "Instances": [{"InstanceId": "box"}]})
-        attached_node(batch, env_id, "box")
-        sleep = f"sleep 120.{uuid.uuid4().int % 10**6:06d}"
-        job_id = batch.submit([command_task("held", env_id, sleep)])
-        running_on(batch, job_id, "held", "box")
-
-        assert process.terminate() == 0  # SIGTERM: its attempt is retried when it is back
-        wait_until(lambda: not pids_of(sleep), timeout=10, interval=0.1)
-        assert worker.poll() is None
-    finally:
-        process.stop()
+    assert worker.poll() is None

@@ -4,32 +4,27 @@ from __future__ import annotations
 
 import os
 import signal
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.batch.conftest import BatchApi, command_task
-from tests.support import RunningServer, ServerProcess, pids_of, wait_until
+from tests.support import ServerProcess, pids_of, unique_sleep, wait_until
 
 
 @pytest.fixture
 def process(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path / "data", database_url)
-    server.start()
-    try:
+    with ServerProcess(tmp_path / "data", database_url).serving() as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _api(process: ServerProcess) -> BatchApi:
-    return BatchApi(RunningServer(process.base_url, process.data_dir, process.database_url))
+    return BatchApi(process.running())
 
 
 # Unique to this test process: other tests, running at the same time, sleep too.
-LONG_SLEEP = f"sleep 120.{uuid.uuid4().int % 10**6:06d}"
+LONG_SLEEP = unique_sleep()
 
 
 def test_a_job_survives_kill_9_of_batchd(process: ServerProcess, tmp_path: Path) -> None:
