@@ -65,8 +65,7 @@ class ClusterManagerBackend(ExistingSchedulerBackend):
                     "starts each node as one worker of it (dask-jobqueue's clusters, LocalCluster)"
                 )
         except BaseException:
-            with contextlib.suppress(Exception):
-                await cluster.close()
+            await _closed(cluster)
             raise
         self._clusters[env_id] = cluster
         return str(cluster.scheduler_address)
@@ -77,9 +76,14 @@ class ClusterManagerBackend(ExistingSchedulerBackend):
         except BaseException:
             cluster = self._clusters.pop(env_id, None)
             if cluster is not None:
-                with contextlib.suppress(Exception):
-                    await cluster.close()
+                await _closed(cluster)
             raise
+
+    def _drop(self, env: EnvState) -> None:
+        super()._drop(env)
+        cluster = self._clusters.pop(env.env_id, None)
+        if cluster is not None:  # the next open starts a cluster of its own
+            self._spawn(_closed(cluster))
 
     async def add_nodes(self, env_id: str, nodes: Sequence[NodeSize]) -> None:
         env = self._envs.get(env_id)
@@ -147,3 +151,8 @@ class ClusterManagerBackend(ExistingSchedulerBackend):
 
 async def _started(cluster: Any) -> None:
     await cluster  # a SpecCluster awaited starts its scheduler, then its workers
+
+
+async def _closed(cluster: Any) -> None:
+    with contextlib.suppress(Exception):
+        await cluster.close()
