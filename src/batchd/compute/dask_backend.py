@@ -18,6 +18,7 @@ attempts it was running; its process is the operator's and keeps running.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import itertools
@@ -87,7 +88,7 @@ class EnvState:
     key_suffix: str = ""
 
 
-class DaskBackend:
+class DaskBackend(abc.ABC):
     """The shared part of the backends; each says where its scheduler and nodes are."""
 
     def __init__(
@@ -273,46 +274,49 @@ class DaskBackend:
 
     # --- what each backend asks of its scheduler ----------------------------------------------
 
+    @abc.abstractmethod
     async def _open_env(self, env_id: str) -> None:
         """Start or connect to the environment's scheduler; register it in `_envs`."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def close_env(self, env_id: str) -> None:
         """Stop what batchd started for the environment, and forget it."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def _stop_nodes(self, env: EnvState, node_ids: Sequence[str]) -> None:
         """Stop the workers of nodes batchd started (attached ones are detached instead)."""
 
+    @abc.abstractmethod
     async def _after_pack(self, env: EnvState, owner: Pack) -> None:
         """Called once a pack's Dask task is over and its attempts are reported."""
 
+    @abc.abstractmethod
     def _node_count(self, env: EnvState) -> int:
         """Nodes that take batchd's work now, or are about to."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _address(self, env: EnvState, name: str) -> str:
         """The address of the worker registered as `name`; "" when there is none."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def _place_waiting_work(self, env: EnvState, address: str) -> None:
-        raise NotImplementedError
+        """Have Dask place the work that waited for a node on the worker at `address`."""
 
+    @abc.abstractmethod
     async def _processing_on(self, env: EnvState, address: str) -> set[str]:
         """The Dask keys the worker at `address` is running or has queued."""
-        raise NotImplementedError
 
     def _node_addresses(self, env: EnvState) -> list[str] | None:
         """The workers a stop goes to; None: every worker of the environment's scheduler."""
         return None
 
+    @abc.abstractmethod
     async def _note_stopped(self, env: EnvState, pack_id: str, key: str, reason: str) -> None:
         """Note in the scheduler's metadata that `key` of `pack_id` must not start."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def _forget_pack(self, env: EnvState, pack_id: str) -> None:
         """A pack is over: drop what the scheduler's metadata holds about it."""
-        raise NotImplementedError
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(coroutine)

@@ -37,6 +37,7 @@ from batchd.compute.dask_backend import (
     NODE_START_TIMEOUT,
     DaskBackend,
     EnvState,
+    Pack,
 )
 from batchd.compute.instance import InstanceSpec
 
@@ -274,6 +275,12 @@ class ExistingSchedulerBackend(DaskBackend):
         return found
 
     # --- what DaskBackend asks of the scheduler, asked over the client ------------------------
+
+    async def _stop_nodes(self, env: EnvState, node_ids: Sequence[str]) -> None:
+        """Every node here is an attached worker, detached by DaskBackend.remove_nodes."""
+
+    async def _after_pack(self, env: EnvState, owner: Pack) -> None:
+        """The nodes here are the operator's processes: none is restarted after an attempt."""
 
     def _node_count(self, env: EnvState) -> int:
         connected = set(self._names.get(env.env_id, {}).values())
