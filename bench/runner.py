@@ -65,7 +65,7 @@ def attempts(root: Path, count: int, round_number: int) -> list[InstanceSpec]:
             env_id="env-bench001",
             node_id="node-bench001",
             command="true",
-            work_dir=str(root / job / "t" / str(index) / "1"),
+            work_dir=str(root / job / "t" / f"{index}.1"),  # as control/spec.py lays it out
         )
         for index in range(count)
     ]

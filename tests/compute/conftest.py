@@ -35,7 +35,7 @@ def make_spec(tmp_path: Path) -> SpecFactory:
             "attempt": 1,
             "env_id": "env-abc12345",
             "node_id": NODE_ID,
-            "work_dir": str(tmp_path / "work" / "job-abc12345" / "Task1" / "0" / "1"),
+            "work_dir": str(tmp_path / "work" / "job-abc12345" / "Task1" / "0.1"),
             "timeout_seconds": 30.0,
         }
         if "commands" not in fields:

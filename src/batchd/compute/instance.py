@@ -37,7 +37,7 @@ class InstanceSpec:
     command: str | None = None  # run by /bin/sh -c in the work dir
     commands: tuple[str, ...] = ()  # alternative: one after another, first non-zero exit ends
     env_vars: tuple[tuple[str, str], ...] = ()  # cannot override the BATCH_* variables
-    work_dir: str  # <data>/work/<JobId>/<TaskName>/<Index>/<attempt>
+    work_dir: str  # <data>/work/<JobId>/<TaskName>/<Index>.<attempt>
     timeout_seconds: float = 86400.0  # counted from the launch of the first command
     input_mappings: tuple[tuple[str, str], ...] = ()  # (source URI, destination path)
     output_mappings: tuple[tuple[str, str], ...] = ()  # (source path, destination URI)

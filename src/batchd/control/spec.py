@@ -60,7 +60,8 @@ def build(
     local_out_name = local.get("StdoutLocalFileName")
     local_err_name = local.get("StderrLocalFileName")
     docker = application.get("Docker") or {}
-    work_dir = work_root / job.job_id / task.name / str(instance.index) / str(instance.attempt)
+    # One new directory per attempt: on a busy disk each costs an inode search (see runner.py).
+    work_dir = work_root / job.job_id / task.name / f"{instance.index}.{instance.attempt}"
     return InstanceSpec(
         key=attempt_key(job.job_id, task.name, instance.index, instance.attempt),
         job_id=job.job_id,
