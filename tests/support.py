@@ -21,6 +21,7 @@ from typing import Any
 
 import uvicorn
 
+from batchd.api.server import KEEP_ALIVE_SECONDS
 from batchd.app import build_app
 from batchd.domain.account import Credential
 from batchd.settings import Settings
@@ -71,7 +72,11 @@ def server_in_thread(
     data_dir: Path, database_url: str, **overrides: Any
 ) -> Iterator[RunningServer]:
     """The real application on a free loopback port, served by uvicorn in a thread."""
-    port = free_port()
+    # Bound here and handed to uvicorn: a port only looked up as free may be taken by another
+    # process (a Dask worker of a test running beside) before the server binds it.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = int(listener.getsockname()[1])
     settings = Settings(
         data_dir=data_dir,
         port=port,
@@ -82,17 +87,27 @@ def server_in_thread(
         **overrides,
     )
     app = build_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        lifespan="on",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,  # as `batchd serve` has it
+    )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="batchd-test-server", daemon=True)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [listener]}, name="batchd-test-server", daemon=True
+    )
     thread.start()
     base_url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: server.started, timeout=20)
     try:
+        wait_until(lambda: server.started, timeout=20)
         yield RunningServer(base_url, data_dir, database_url)
     finally:
         server.should_exit = True
         thread.join(timeout=40)
+        listener.close()
 
 
 class ServerProcess:

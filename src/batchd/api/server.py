@@ -25,6 +25,9 @@ from batchd.control.templates import TemplateService
 from batchd.mq.service import MessageService
 
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
+# An idle client connection stays open this long (uvicorn's default is 5 s): the CMQ SDK reuses
+# one connection and fails with BrokenPipeError when the server has closed it meanwhile.
+KEEP_ALIVE_SECONDS = 75
 
 
 def build(
@@ -90,7 +93,7 @@ def serve(
         log_config=None,
         log_level=log_level.lower(),
         access_log=False,
-        timeout_keep_alive=75,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=35,  # a long poll may take 30 s
     )
     # uvicorn drains and shuts down on SIGTERM, then re-raises the signal with the handler that
