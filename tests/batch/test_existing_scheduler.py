@@ -31,34 +31,68 @@ from tests.support import (
 ZONE = "ap-guangzhou-2"  # the zone BatchApi creates environments in
 
 
-@pytest.fixture
-def scheduler_address(tmp_path: Path) -> Iterator[str]:
-    """`dask scheduler` on a free loopback port, with Dask's default `allowed-failures` (3): it
-    re-runs the tasks of a lost worker, as an operator's scheduler would."""
-    dask = str(Path(sys.executable).parent / "dask")
-    file = tmp_path / "scheduler.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BATCHD_", "DASK_"))}
-    with (tmp_path / "scheduler.log").open("wb") as log:
-        process = subprocess.Popen(
-            [
-                *(dask, "scheduler", "--host", "127.0.0.1", "--port", "0"),
-                *("--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(file)),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            env=env,
-        )
-    try:
-        wait_until(file.exists, timeout=30, interval=0.1)
-        wait_until(lambda: b"address" in file.read_bytes(), timeout=10, interval=0.1)
-        yield str(json.loads(file.read_text())["address"])
-    finally:
-        process.terminate()
+class DaskScheduler:
+    """`dask scheduler` on a loopback port, with Dask's default `allowed-failures` (3): it
+    re-runs the tasks of a lost worker, as an operator's scheduler would. Killed and started
+    again, it comes back on the same address."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self._dask = str(Path(sys.executable).parent / "dask")
+        self._file = tmp_path / "scheduler.json"
+        self._log = tmp_path / "scheduler.log"
+        self._env = {k: v for k, v in os.environ.items() if not k.startswith(("BATCHD_", "DASK_"))}
+        self._process: subprocess.Popen[bytes] | None = None
+        self.address = ""
+
+    def start(self) -> str:
+        """Start it (on the address of its last life, if it had one); its address."""
+        port = self.address.rsplit(":", 1)[-1] if self.address else "0"
+        self._file.unlink(missing_ok=True)
+        with self._log.open("ab") as log:
+            self._process = subprocess.Popen(
+                [
+                    *(self._dask, "scheduler", "--host", "127.0.0.1", "--port", port),
+                    *("--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(self._file)),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                env=self._env,
+            )
+        wait_until(self._file.exists, timeout=30, interval=0.1)
+        wait_until(lambda: b"address" in self._file.read_bytes(), timeout=10, interval=0.1)
+        self.address = str(json.loads(self._file.read_text())["address"])
+        return self.address
+
+    def kill(self) -> None:
+        """kill -9."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
         try:
-            process.wait(timeout=15)
+            self._process.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            self._process.kill()
+            self._process.wait()
+
+
+@pytest.fixture
+def dask_scheduler(tmp_path: Path) -> Iterator[DaskScheduler]:
+    scheduler = DaskScheduler(tmp_path)
+    scheduler.start()
+    try:
+        yield scheduler
+    finally:
+        scheduler.stop()
+
+
+@pytest.fixture
+def scheduler_address(dask_scheduler: DaskScheduler) -> str:
+    return dask_scheduler.address
 
 
 @pytest.fixture
@@ -281,3 +315,38 @@ def test_detaching_a_node_stops_what_it_runs(
     assert task["TaskInstanceSet"][0]["StateReason"] == "COMPUTE_NODE_TERMINATED"
     wait_until(lambda: not pids_of(sleep), timeout=10, interval=0.1)
     assert worker.poll() is None
+
+
+def test_a_scheduler_back_within_the_reconnect_time_is_connected_to_afresh(
+    batch: BatchApi, dask_scheduler: DaskScheduler, external_worker: ExternalWorker, tmp_path: Path
+) -> None:
+    env_id, _ = _box_node(batch, dask_scheduler.address, external_worker)
+    sleep = unique_sleep()
+    command = (
+        f"echo $BATCH_TASK_INSTANCE_ATTEMPT >> {tmp_path / 'runs'}; "
+        f'if [ "$BATCH_TASK_INSTANCE_ATTEMPT" = 1 ]; then {sleep}; fi'
+    )
+    job_id = batch.submit([command_task("held", env_id, command, MaxRetryCount=1)])
+    running_on(batch, job_id, "held", "box")
+
+    # The scheduler restarts on its address at once: Dask's client is back on it within its
+    # reconnect time, but subscribed to nothing. The worker closes with the old scheduler, and
+    # stops the command at once (not after Dask's 30 s wait for its running task).
+    dask_scheduler.kill()
+    dask_scheduler.start()
+    batch.until(
+        "DescribeComputeEnv",
+        {"EnvId": env_id},
+        lambda d: [n["ComputeNodeState"] for n in d["ComputeNodeSet"]] == ["ABNORMAL"],
+        timeout=30,
+    )
+    wait_until(lambda: not pids_of(sleep), timeout=10, interval=0.1)
+
+    # The operator starts the worker again and attaches it again: the retry runs there and
+    # batchd hears of it.
+    external_worker(dask_scheduler.address, "box")
+    batch("DetachInstances", {"EnvId": env_id, "InstanceIds": ["box"]})
+    batch.until("DescribeComputeEnv", {"EnvId": env_id}, lambda d: not d["ComputeNodeSet"])
+    batch("AttachInstances", {"EnvId": env_id, "Instances": [{"InstanceId": "box"}]})
+    assert batch.finished(job_id)["JobState"] == "SUCCEED"
+    assert (tmp_path / "runs").read_text().split() == ["1", "2"]

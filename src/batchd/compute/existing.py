@@ -27,7 +27,7 @@ from functools import partial
 from typing import Any
 
 from distributed import Client, Scheduler, Worker
-from distributed.diagnostics.plugin import SchedulerPlugin
+from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
 
 from batchd.compute import membership, pack, registry, report, runner
 from batchd.compute.backend import ClusterEvents, ExternalWorker, NodeSize
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 MEMBERSHIP_TOPIC = "batchd-membership"
 CONNECT_TIMEOUT = "10s"
 RECONNECT_WAIT = 30.0  # s
+CONNECTION_CHECK_S = 0.5  # how often each environment's client is looked at
 
 
 class ForwardMembership(SchedulerPlugin):
@@ -61,6 +62,20 @@ class ForwardMembership(SchedulerPlugin):
         scheduler.log_event(MEMBERSHIP_TOPIC, {"left": worker})
 
 
+class StopAttemptsOnClose(WorkerPlugin):
+    """Runs in every worker of the scheduler: when the worker closes (it lost the scheduler, or
+    its operator stopped it), what it runs for batchd stops at once. Dask would otherwise wait
+    for the running task, up to 30 s, while batchd already retries its attempts elsewhere."""
+
+    name = "batchd-stop-attempts-on-close"
+    idempotent = True  # registered again by each environment: replacing it would tear it down
+
+    def teardown(self, worker: Worker) -> None:
+        stopped = registry.stop_all(pack.NODE_LOST)
+        if stopped:
+            log.warning("worker closing: stopped %d attempts", stopped)
+
+
 class ExistingSchedulerBackend(DaskBackend):
     """Every environment of the zones that name the scheduler at `address`."""
 
@@ -72,6 +87,7 @@ class ExistingSchedulerBackend(DaskBackend):
         self._where = f"the Dask scheduler at {address}"  # for messages
         self._addresses: dict[str, str] = {}  # env id -> the address of its scheduler
         self._names: dict[str, dict[str, str]] = {}  # env id -> worker address -> worker name
+        self._streams: dict[str, object] = {}  # env id -> its client's stream to the scheduler
         # Packs whose worker was lost: their claims stay, for a re-run that starts late.
         self._lost_packs: set[str] = set()
         self._unreachable = ""  # why the scheduler could not be reached, the last time it failed
@@ -82,8 +98,8 @@ class ExistingSchedulerBackend(DaskBackend):
         """Connect; an unreachable scheduler is logged, and tried again RECONNECT_WAIT later
         (each try blocks the hand-over of every environment's work for up to CONNECT_TIMEOUT)."""
         env = self._envs.get(env_id)
-        if env is not None and env.client.status in ("closing", "closed"):
-            self._drop(env)  # the connection was lost for good: connect again
+        if env is not None and self._connection_lost(env):
+            self._drop(env)  # connect again (see _watch_connection)
         if env_id in self._envs or time.monotonic() < self._next_try:
             return
         try:
@@ -101,6 +117,8 @@ class ExistingSchedulerBackend(DaskBackend):
         self._envs.pop(env.env_id, None)
         self._names.pop(env.env_id, None)
         self._addresses.pop(env.env_id, None)
+        self._streams.pop(env.env_id, None)
+        self._spawn(close_quietly(env.client))  # Dask may have reconnected it, to no topic
         env.closed = True
         for key in list(env.live):
             self._finish(env, key, None, pack.NODE_LOST)
@@ -119,6 +137,10 @@ class ExistingSchedulerBackend(DaskBackend):
         except Exception:
             await client.close()
             raise
+        try:
+            await client.register_plugin(StopAttemptsOnClose(), name=StopAttemptsOnClose.name)
+        except Exception as error:  # a worker without batchd: the scheduler keeps it for the rest
+            log.warning("not every worker of %s took batchd's plugin: %s", self._where, error)
         attached: dict[str, str] = {}
         leaving: set[str] = set()
         rejoined = partial(self._rejoined, env_id)
@@ -138,6 +160,8 @@ class ExistingSchedulerBackend(DaskBackend):
         self._names[env_id] = names
         self._addresses[env_id] = address
         self._envs[env_id] = env
+        self._streams[env_id] = client.scheduler_comm
+        self._spawn(self._watch_connection(env))
         client.subscribe_topic(report.TOPIC, partial(self._on_report_event, env))
         client.subscribe_topic(MEMBERSHIP_TOPIC, partial(self._on_membership, env, names))
         # Subscribed first: a worker joining meanwhile is heard of, maybe twice (no harm).
@@ -149,6 +173,27 @@ class ExistingSchedulerBackend(DaskBackend):
                 # and asks for it to be attached again: what it still runs must stop.
                 with contextlib.suppress(Exception):
                     await client.run(_retire_node, names[address], env.resources, workers=[address])
+
+    async def _watch_connection(self, env: EnvState) -> None:
+        """Drop the environment once its client loses the scheduler, even for a moment.
+
+        Dask connects a client again to a scheduler that is back within CONNECT_TIMEOUT, but
+        cancels its futures and subscribes it to no topic, and a restarted scheduler has lost
+        batchd's plugin: reports and membership would never come again. So a lost connection
+        is lost for good here too, and the next open connects afresh.
+        """
+        while self._envs.get(env.env_id) is env:
+            if self._connection_lost(env):
+                self._drop(env)
+                return
+            await asyncio.sleep(CONNECTION_CHECK_S)
+
+    def _connection_lost(self, env: EnvState) -> bool:
+        """Whether the client of `env` lost its scheduler since it connected."""
+        client = env.client
+        return client.status != "running" or client.scheduler_comm is not self._streams.get(
+            env.env_id
+        )
 
     def submit(self, env_id: str, specs: Sequence[InstanceSpec]) -> None:
         env = self._envs.get(env_id)
@@ -218,6 +263,7 @@ class ExistingSchedulerBackend(DaskBackend):
         env = self._envs.pop(env_id, None)
         names = self._names.pop(env_id, {})
         self._addresses.pop(env_id, None)
+        self._streams.pop(env_id, None)
         if env is None:
             return
         env.closed = True
@@ -323,6 +369,12 @@ async def _workers(client: Client) -> dict[str, dict[str, Any]]:
 async def _cancel(client: Client, future: Any) -> None:
     with contextlib.suppress(Exception):
         await client.cancel([future])
+
+
+async def close_quietly(closable: Any) -> None:
+    """Close a client or a cluster that may be broken already."""
+    with contextlib.suppress(Exception):
+        await closable.close()
 
 
 # Run in a worker's process (client.run), hence at module level.

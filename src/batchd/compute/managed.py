@@ -16,7 +16,6 @@ supported: their workers would never become the node.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import inspect
 import logging
@@ -25,7 +24,7 @@ from typing import Any
 
 from batchd.compute.backend import ClusterEvents, NodeSize
 from batchd.compute.dask_backend import NODE_START_TIMEOUT, EnvState
-from batchd.compute.existing import ExistingSchedulerBackend
+from batchd.compute.existing import ExistingSchedulerBackend, close_quietly
 from batchd.domain.zones import NodeSource
 
 log = logging.getLogger(__name__)
@@ -65,7 +64,7 @@ class ClusterManagerBackend(ExistingSchedulerBackend):
                     "starts each node as one worker of it (dask-jobqueue's clusters, LocalCluster)"
                 )
         except BaseException:
-            await _closed(cluster)
+            await close_quietly(cluster)
             raise
         self._clusters[env_id] = cluster
         return str(cluster.scheduler_address)
@@ -76,14 +75,14 @@ class ClusterManagerBackend(ExistingSchedulerBackend):
         except BaseException:
             cluster = self._clusters.pop(env_id, None)
             if cluster is not None:
-                await _closed(cluster)
+                await close_quietly(cluster)
             raise
 
     def _drop(self, env: EnvState) -> None:
         super()._drop(env)
         cluster = self._clusters.pop(env.env_id, None)
         if cluster is not None:  # the next open starts a cluster of its own
-            self._spawn(_closed(cluster))
+            self._spawn(close_quietly(cluster))
 
     async def add_nodes(self, env_id: str, nodes: Sequence[NodeSize]) -> None:
         env = self._envs.get(env_id)
@@ -151,8 +150,3 @@ class ClusterManagerBackend(ExistingSchedulerBackend):
 
 async def _started(cluster: Any) -> None:
     await cluster  # a SpecCluster awaited starts its scheduler, then its workers
-
-
-async def _closed(cluster: Any) -> None:
-    with contextlib.suppress(Exception):
-        await cluster.close()
