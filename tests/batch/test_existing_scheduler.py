@@ -256,18 +256,32 @@ def _box_node(
     return env_id, worker
 
 
+def _held_on_box(batch: BatchApi, env_id: str, runs: Path) -> tuple[str, str]:
+    """A job whose first attempt runs on `box` until stopped, and whose retry ends at once; each
+    start leaves its attempt number in `runs`. Its id, and the command line of its sleep."""
+    sleep = unique_sleep()
+    command = (
+        f"echo $BATCH_TASK_INSTANCE_ATTEMPT >> {runs}; "
+        f'if [ "$BATCH_TASK_INSTANCE_ATTEMPT" = 1 ]; then {sleep}; fi'
+    )
+    job_id = batch.submit([command_task("held", env_id, command, MaxRetryCount=1)])
+    running_on(batch, job_id, "held", "box")
+    return job_id, sleep
+
+
+def _attach_box_again(batch: BatchApi, env_id: str) -> None:
+    """What the operator does for an ABNORMAL node whose worker is connected again."""
+    batch("DetachInstances", {"EnvId": env_id, "InstanceIds": ["box"]})
+    batch.until("DescribeComputeEnv", {"EnvId": env_id}, lambda d: not d["ComputeNodeSet"])
+    batch("AttachInstances", {"EnvId": env_id, "Instances": [{"InstanceId": "box"}]})
+
+
 def test_after_kill_9_of_batchd_its_nodes_stop_and_are_attached_again(
     process: ServerProcess, scheduler_address: str, external_worker: ExternalWorker, tmp_path: Path
 ) -> None:
     batch = BatchApi(process.running())
     env_id, _ = _box_node(batch, scheduler_address, external_worker)
-    sleep = unique_sleep()
-    command = (
-        f"echo $BATCH_TASK_INSTANCE_ATTEMPT >> {tmp_path / 'runs'}; "
-        f'if [ "$BATCH_TASK_INSTANCE_ATTEMPT" = 1 ]; then {sleep}; fi'
-    )
-    job_id = batch.submit([command_task("held", env_id, command, MaxRetryCount=1)])
-    running_on(batch, job_id, "held", "box")
+    job_id, sleep = _held_on_box(batch, env_id, tmp_path / "runs")
     assert pids_of(sleep)
 
     # The worker outlives batchd; the attempt it runs is failed by the restart, so it must not
@@ -280,9 +294,7 @@ def test_after_kill_9_of_batchd_its_nodes_stop_and_are_attached_again(
         {"EnvId": env_id},
         lambda d: [n["ComputeNodeState"] for n in d["ComputeNodeSet"]] == ["ABNORMAL"],
     )
-    batch("DetachInstances", {"EnvId": env_id, "InstanceIds": ["box"]})
-    batch.until("DescribeComputeEnv", {"EnvId": env_id}, lambda d: not d["ComputeNodeSet"])
-    batch("AttachInstances", {"EnvId": env_id, "Instances": [{"InstanceId": "box"}]})
+    _attach_box_again(batch, env_id)
     assert batch.finished(job_id)["JobState"] == "SUCCEED"
     assert (tmp_path / "runs").read_text().split() == ["1", "2"]
 
@@ -321,13 +333,7 @@ def test_a_scheduler_back_within_the_reconnect_time_is_connected_to_afresh(
     batch: BatchApi, dask_scheduler: DaskScheduler, external_worker: ExternalWorker, tmp_path: Path
 ) -> None:
     env_id, _ = _box_node(batch, dask_scheduler.address, external_worker)
-    sleep = unique_sleep()
-    command = (
-        f"echo $BATCH_TASK_INSTANCE_ATTEMPT >> {tmp_path / 'runs'}; "
-        f'if [ "$BATCH_TASK_INSTANCE_ATTEMPT" = 1 ]; then {sleep}; fi'
-    )
-    job_id = batch.submit([command_task("held", env_id, command, MaxRetryCount=1)])
-    running_on(batch, job_id, "held", "box")
+    job_id, sleep = _held_on_box(batch, env_id, tmp_path / "runs")
 
     # The scheduler restarts on its address at once: Dask's client is back on it within its
     # reconnect time, but subscribed to nothing. The worker closes with the old scheduler, and
@@ -345,8 +351,6 @@ def test_a_scheduler_back_within_the_reconnect_time_is_connected_to_afresh(
     # The operator starts the worker again and attaches it again: the retry runs there and
     # batchd hears of it.
     external_worker(dask_scheduler.address, "box")
-    batch("DetachInstances", {"EnvId": env_id, "InstanceIds": ["box"]})
-    batch.until("DescribeComputeEnv", {"EnvId": env_id}, lambda d: not d["ComputeNodeSet"])
-    batch("AttachInstances", {"EnvId": env_id, "Instances": [{"InstanceId": "box"}]})
+    _attach_box_again(batch, env_id)
     assert batch.finished(job_id)["JobState"] == "SUCCEED"
     assert (tmp_path / "runs").read_text().split() == ["1", "2"]
