@@ -20,7 +20,7 @@ def _running_events(client: Client, key: str) -> list[dict[str, object]]:
 def test_runs_on_the_pinned_worker_and_announces_the_launch(
     dask_node: DaskNode, make_spec: SpecFactory
 ) -> None:
-    spec = make_spec(key="job-abc12345/Task1/0/1", command="echo $BATCH_COMPUTE_NODE_ID")
+    spec = make_spec(key="job-abc12345/Task1/0/1", command="sleep 0.2; echo $BATCH_COMPUTE_NODE_ID")
 
     future = dask_node.client.submit(run_instance, spec, key=spec.key, pure=False)
     result: InstanceResult = future.result(timeout=30)
@@ -32,6 +32,19 @@ def test_runs_on_the_pinned_worker_and_announces_the_launch(
     assert event["state"] == "running"
     assert event["node_id"] == NODE_ID
     assert event["started_at"] == result.started_at
+
+
+def test_a_command_that_ends_at_once_is_reported_by_its_end_alone(
+    dask_node: DaskNode, make_spec: SpecFactory
+) -> None:
+    spec = make_spec(key="job-abc12345/Task1/0/4", command="true")
+
+    result = dask_node.client.submit(run_instance, spec, key=spec.key, pure=False).result(30)
+
+    assert (result.exit_code, result.reason) == (0, "")
+    assert result.started_at is not None  # the end tells when it started
+    time.sleep(0.5)
+    assert _running_events(dask_node.client, spec.key) == []
 
 
 def test_wrong_node_runs_nothing(

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,6 +112,10 @@ class DaskBackend(abc.ABC):
             await self._open_env(env_id)
 
     def _on_report(self, env: EnvState, message: dict[str, Any]) -> None:
+        for item in report.unbatch(message):
+            self._on_one_report(env, item)
+
+    def _on_one_report(self, env: EnvState, message: Mapping[str, Any]) -> None:
         parsed = report.parse(message)
         if parsed is None or parsed.key not in env.live:
             return  # reported already (a kill or a lost worker came first), or not ours

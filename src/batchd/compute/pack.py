@@ -1,5 +1,6 @@
-"""A pack: attempts of one task run one after another in one Dask task, each announcing its
-start and its end on the event topic as they happen, so each keeps its own life.
+"""A pack: attempts of one task run one after another in one Dask task, each reporting its
+start and its end on the event topic, so each keeps its own life; the reports of tiny attempts
+share messages (`_Outbox`).
 
 An attempt of a pack can be stopped before it starts: the backend notes it in the scheduler's
 metadata (read when the pack starts) and tells every worker (`registry.stop`, for a pack already
@@ -13,7 +14,8 @@ nothing. It reports its attempts lost instead, and batchd retries them per MaxRe
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from batchd.compute import node_hold, registry, report, runner
@@ -27,6 +29,8 @@ logger = logging.getLogger(__name__)
 STOPPED = "batchd-stopped"  # scheduler metadata: {pack id: {attempt key: kill reason}}
 CLAIMS = "batchd-claims"  # scheduler metadata: {pack id: id of the worker that runs it}
 NODE_LOST = "COMPUTE_NODE_LOST"
+HOLD_SECONDS = 0.02  # the longest an ended attempt's report waits for company
+HOLD_MAX = 64  # reports in one message, at most
 
 
 def run_pack(
@@ -40,32 +44,79 @@ def run_pack(
         return [report.failed(spec.key, NODE_LOST) for spec in specs]
     keys = [spec.key for spec in specs]
     registry.expect(keys)  # first: a stop from now on finds them here
-    unsent: list[dict[str, Any]] = []
+    outbox = _Outbox(worker)
     try:
         if worker is not None and len(specs) > 1:  # a pack of one is cancelled as a whole
             for key, reason in _stopped_before(worker, pack_id).items():
                 registry.stop(key, reason)
         for spec in specs:
-            message = _run(spec)
+            if _copies_files(spec):
+                outbox.flush()  # copies may take a while: what is held goes first
+            message = _run(spec, outbox.send_now)
             if message is not None and spec.restart_node:
                 node_hold.hold(worker)  # before the end is reported: nothing else starts here
-            if message is not None and not _send(worker, message):
-                unsent.append(message)
+            if message is not None:
+                outbox.hold(message)
+        outbox.flush()
     finally:
         registry.forget(keys)
-    return unsent
+    return outbox.unsent
 
 
-def _run(spec: InstanceSpec) -> dict[str, Any] | None:
-    """The report of one attempt, or None when it was stopped before it started."""
+class _Outbox:
+    """The reports of a pack's attempts, sent several to a message: an ended attempt's report
+    waits until the next attempt has run for a moment (its launch is then announced), until
+    HOLD_SECONDS have passed or HOLD_MAX are held, or until the pack ends, whichever is first.
+    A run of tiny attempts then costs one message for many, and no report waits behind a
+    long attempt."""
+
+    def __init__(self, worker: Worker | None) -> None:
+        self._worker = worker
+        self._held: list[dict[str, Any]] = []
+        self._since = 0.0
+        self.unsent: list[dict[str, Any]] = []  # ends that could not be sent: the pack's result
+
+    def hold(self, message: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if not self._held:
+            self._since = now
+        self._held.append(message)
+        if len(self._held) >= HOLD_MAX or now - self._since >= HOLD_SECONDS:
+            self.flush()
+
+    def send_now(self, message: dict[str, Any]) -> None:
+        """Send `message`, and what is held along with it."""
+        self._held.append(message)
+        self.flush()
+
+    def flush(self) -> None:
+        held, self._held = self._held, []
+        if not held:
+            return
+        ends = [message for message in held if message["state"] != report.RUNNING]
+        if _send(self._worker, report.batch(held)):
+            registry.reported(message["key"] for message in ends)
+        else:
+            self.unsent += ends
+
+
+def _run(spec: InstanceSpec, send: Callable[[dict[str, Any]], None]) -> dict[str, Any] | None:
+    """The report of one attempt's end, or None when it was stopped before it started; the
+    report of its launch goes to `send`."""
     try:
-        outcome = runner.run_unless_stopped(spec)
+        outcome = runner.run_unless_stopped(spec, send)
     except Exception as error:  # one broken attempt must not take the rest of the pack along
         logger.exception("attempt %s failed in the runner", spec.key)
         return report.failed(spec.key, f"{type(error).__name__}: {error}")
     if isinstance(outcome, str):
         return None
     return report.finished(outcome)
+
+
+def _copies_files(spec: InstanceSpec) -> bool:
+    """Whether the attempt stages a package, inputs, outputs or redirects."""
+    redirects = (spec.stdout_redirect, spec.stderr_redirect, spec.stdout_local, spec.stderr_local)
+    return bool(spec.package_path or spec.input_mappings or spec.output_mappings or any(redirects))
 
 
 def _stopped_before(worker: Worker, pack_id: str) -> dict[str, str]:
@@ -93,7 +144,11 @@ def _send(worker: Worker | None, message: dict[str, Any]) -> bool:
         return False
     try:
         worker.log_event(report.TOPIC, message)
-    except Exception as error:  # a closing worker: the pack's return value carries it
-        logger.warning("cannot report %s: %s", message["key"], error)
+    except Exception as error:  # a closing worker: the pack's return value carries the ends
+        logger.warning("cannot send the reports of %s: %s", _keys(message), error)
         return False
     return True
+
+
+def _keys(message: dict[str, Any]) -> str:
+    return ", ".join(str(item.get("key")) for item in report.unbatch(message))

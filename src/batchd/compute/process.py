@@ -11,12 +11,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from batchd.compute import guard as guards
 from batchd.compute import watchdog
 from batchd.compute.logs import LazyLog
 
 _POLL_SECONDS = 0.05  # how quickly a kill or a deadline is noticed at the latest
+# A command still running after this long is announced as running; one that has ended by then
+# is not: its end reports its start as well, which saves every short attempt one message.
+ANNOUNCE_SECONDS = 0.005
 _REAP_SECONDS = 10.0
 
 
@@ -62,7 +66,8 @@ class Attempt:
         """Run `command` in a new session; stop it at `deadline` (monotonic) or on a kill request.
 
         A string is a shell command, run as by ``/bin/sh -c``; a list is a program and its
-        arguments. `on_start` is called with the launch time (time.time()) once the process exists.
+        arguments. `on_start` is called with the launch time (time.time()) once the command has
+        run for ANNOUNCE_SECONDS, and not at all if it ends (or is stopped) sooner.
 
         However the leader ends, every process still left in its group is terminated before the
         leader is reaped, so an instance never leaves background processes behind.
@@ -92,10 +97,9 @@ class Attempt:
         finally:
             os.close(gate_read)
             os.close(gate_write)
-        if on_start is not None:
-            on_start(started_at)
         logs = (stdout, stderr)
-        stopped_by = self._wait(proc.pid, deadline, logs)
+        announce = None if on_start is None else partial(on_start, started_at)
+        stopped_by = self._wait(proc.pid, deadline, logs, announce)
         # The leader is still unreaped here (a zombie at worst), which keeps the group id ours.
         watchdog.terminate_group(proc.pid, since=forks)
         for log in logs:  # the group is gone: what it wrote is all in the pipes
@@ -111,17 +115,32 @@ class Attempt:
             returncode = None
         return Outcome(None if stopped_by else returncode, stopped_by, started_at)
 
-    def _wait(self, pid: int, deadline: float, logs: tuple[LazyLog, ...]) -> str | None:
+    def _wait(
+        self,
+        pid: int,
+        deadline: float,
+        logs: tuple[LazyLog, ...],
+        announce: Callable[[], None] | None,
+    ) -> str | None:
         """Wait for the leader to end (None), a kill request (its reason) or the deadline,
-        copying the command's output to its log files meanwhile."""
+        copying the command's output to its log files meanwhile; `announce` once the command
+        has run for ANNOUNCE_SECONDS."""
+        announce_at = time.monotonic() + ANNOUNCE_SECONDS
         with _ExitWatch(pid, logs) as watch:
             while True:
                 if self.kill_reason is not None:
                     return self.kill_reason
-                remaining = deadline - time.monotonic()
+                now = time.monotonic()
+                if announce is not None and now >= announce_at:
+                    announce()
+                    announce = None
+                remaining = deadline - now
                 if remaining <= 0:
                     return "TIMEOUT"
-                if watch.wait(min(remaining, _POLL_SECONDS), self._wake):
+                timeout = min(remaining, _POLL_SECONDS)
+                if announce is not None:
+                    timeout = min(timeout, announce_at - now)
+                if watch.wait(timeout, self._wake):
                     return None
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from batchd.compute.process import Attempt
 
-RUNNING = "running"  # the runner stops it and reports its end itself
+RUNNING = "running"  # the runner stops it and reports its end itself (or ended: see below)
 CANCELLED = "cancelled"  # waiting in a pack here: it will never start and is not reported
 UNKNOWN = "unknown"  # not here: noted, so that it never starts here either
 _STOPPED_KEPT = 10_000  # stopped attempts remembered for a start that is still to come
@@ -19,6 +19,8 @@ _lock = threading.Lock()
 _running: dict[str, Attempt] = {}
 _waiting: dict[str, str | None] = {}  # waiting in a pack running here -> kill reason, if stopped
 _stopped: OrderedDict[str, str] = OrderedDict()  # stopped before anything here knew them
+_packed: set[str] = set()  # the attempts of the packs running here
+_unreported: set[str] = set()  # ended here, in a pack that has not sent their end yet
 
 
 def claim(key: str) -> Attempt | str:
@@ -36,9 +38,11 @@ def claim(key: str) -> Attempt | str:
 
 
 def release(key: str) -> None:
-    """Attempt `key` has ended here."""
+    """Attempt `key` has ended here (in a pack: its end is reported by `reported`)."""
     with _lock:
         _running.pop(key, None)
+        if key in _packed:
+            _unreported.add(key)
 
 
 def expect(keys: Iterable[str]) -> None:
@@ -46,13 +50,22 @@ def expect(keys: Iterable[str]) -> None:
     with _lock:
         for key in keys:
             _waiting.setdefault(key, None)
+            _packed.add(key)
+
+
+def reported(keys: Iterable[str]) -> None:
+    """The ends of these attempts of a pack have been sent."""
+    with _lock:
+        _unreported.difference_update(keys)
 
 
 def forget(keys: Iterable[str]) -> None:
-    """The pack of `keys` has ended here."""
+    """The pack of `keys` has ended here (its result carries the ends it could not send)."""
     with _lock:
         for key in keys:
             _waiting.pop(key, None)
+            _packed.discard(key)
+            _unreported.discard(key)
 
 
 def kill(key: str, reason: str) -> bool:
@@ -78,9 +91,15 @@ def stop_all(reason: str) -> int:
 
 
 def stop(key: str, reason: str) -> str:
-    """Stop attempt `key` wherever it is in this process: RUNNING, CANCELLED or UNKNOWN."""
+    """Stop attempt `key` wherever it is in this process: RUNNING, CANCELLED or UNKNOWN.
+
+    An attempt that has ended here, its end not reported yet, answers RUNNING: its end is on
+    its way, and no other report of it may come first.
+    """
     with _lock:
         attempt = _running.get(key)
+        if attempt is None and key in _unreported:
+            return RUNNING
         if attempt is None:
             if key in _waiting:
                 _waiting[key] = _waiting[key] or reason

@@ -1,11 +1,13 @@
 """The messages runners send on the worker's event topic as attempts start and end, and their
-decoding on the backend's side. Messages are plain dicts (Dask's log_event needs msgpack).
+decoding on the backend's side. Messages are plain dicts (Dask's log_event needs msgpack); a pack
+sends several in one (`batch`), since every message costs the worker, the scheduler and the
+backend a round of handling however small it is.
 """
 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +17,7 @@ TOPIC = "batchd-instance"
 RUNNING = "running"  # the first command of the attempt was launched
 FINISHED = "finished"  # the attempt ended with a result
 FAILED = "failed"  # the runner itself failed; no result
+BATCH = "batch"  # several messages sent as one
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,19 @@ def finished(result: InstanceResult) -> dict[str, Any]:
 
 def failed(key: str, error: str) -> dict[str, Any]:
     return {"key": key, "state": FAILED, "error": error}
+
+
+def batch(messages: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One message carrying `messages` (a single one goes as it is)."""
+    return messages[0] if len(messages) == 1 else {BATCH: list(messages)}
+
+
+def unbatch(message: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
+    """The messages a message carries: those of a batch, or itself."""
+    # Dask's msgpack hands a list over as a tuple.
+    if isinstance(message, Mapping) and isinstance(message.get(BATCH), (list, tuple)):
+        return message[BATCH]  # type: ignore[no-any-return]
+    return [message]
 
 
 def parse(message: Mapping[str, Any]) -> Report | None:

@@ -21,7 +21,8 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING
+from functools import partial
+from typing import IO, TYPE_CHECKING, Any
 
 from batchd.compute import container, registry, report, staging
 from batchd.compute.instance import InstanceResult, InstanceSpec, Reason
@@ -68,10 +69,13 @@ def run_instance(spec: InstanceSpec) -> InstanceResult:
     return _result(spec, node_id, verdict, tails=(b"", b""))
 
 
-def run_unless_stopped(spec: InstanceSpec) -> InstanceResult | str:
+def run_unless_stopped(
+    spec: InstanceSpec, send: Callable[[dict[str, Any]], None] | None = None
+) -> InstanceResult | str:
     """Run one attempt to its end; or, if it was stopped before it started, only the reason.
 
-    Its launch is announced on EVENT_TOPIC when it runs in a Dask worker.
+    When it runs in a Dask worker and its command runs for more than a moment, its launch is
+    announced: by `send` when given, else on EVENT_TOPIC at once.
     """
     worker = current_worker()
     node_id = spec.node_id if worker is None else str(worker.name)
@@ -96,7 +100,8 @@ def run_unless_stopped(spec: InstanceSpec) -> InstanceResult | str:
     if isinstance(attempt, str):
         return attempt
     try:
-        verdict, tails = _run(spec, attempt, engine, lambda at: _announce_running(worker, spec, at))
+        announce = partial(_announce_running, worker, spec, send)
+        verdict, tails = _run(spec, attempt, engine, announce)
     finally:
         registry.release(spec.key)
     return _result(spec, node_id, verdict, tails=tails)
@@ -193,6 +198,15 @@ def _execute(
     commands = (spec.command,) if spec.command is not None else spec.commands
     deadline = time.monotonic() + spec.timeout_seconds  # Timeout counts from RUNNING
     started_at: float | None = None
+    announced = False
+
+    def announce_once(launched_at: float) -> None:
+        # Whichever command runs long enough announces the attempt, with its first launch.
+        nonlocal announced
+        if not announced:
+            announced = True
+            announce(started_at if started_at is not None else launched_at)
+
     for number, command in enumerate(commands):
         name = container.name_for(spec.key, number)
         launch: str | list[str] = command
@@ -205,7 +219,7 @@ def _execute(
             stdout=out,
             stderr=err,
             deadline=deadline,
-            on_start=announce if started_at is None else None,
+            on_start=announce_once,
         )
         started_at = started_at if started_at is not None else outcome.started_at
         if outcome.stopped_by is not None:
@@ -290,11 +304,19 @@ def _worker_name(worker: Worker | None) -> str:
     return "" if worker is None else str(worker.name)
 
 
-def _announce_running(worker: Worker | None, spec: InstanceSpec, started_at: float) -> None:
+def _announce_running(
+    worker: Worker | None,
+    spec: InstanceSpec,
+    send: Callable[[dict[str, Any]], None] | None,
+    started_at: float,
+) -> None:
     """Tell the controller the command is launched (STARTING → RUNNING)."""
     if worker is None:
         return
     message = report.running(spec.key, str(worker.name), started_at)
+    if send is not None:
+        send(message)
+        return
     try:
         worker.log_event(EVENT_TOPIC, message)
     except Exception as error:  # a closing worker must not take the running command with it
