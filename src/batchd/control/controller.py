@@ -51,8 +51,11 @@ TICK_SLICE_S = 0.005
 FIRST_CHUNK, CHUNK = 4, 32  # jobs read in bulk at once: at first, and at most
 # A wake-up this soon after the last tick ended waits for the rest of this span first: a burst
 # of reports (many short attempts ending) then costs a few ticks instead of one per report,
-# while a wake-up after a quiet moment is served at once.
+# while a wake-up after a quiet moment is served at once. After a tick that took many reports,
+# more are on their way: the next gathers longer (each tick costs a dozen statements and a
+# commit, whatever it carries), while a lone report is still served within GATHER_S.
 GATHER_S = 0.005
+BUSY_GATHER_S, BUSY_REPORTS = 0.02, 4
 NODE_IDS_KEPT = 10_000  # node id -> instance id pairs remembered (they never change)
 
 
@@ -110,6 +113,7 @@ class Controller:
         self._effects: asyncio.Queue[Effects] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self.ticks = 0
+        self._reports_taken = 0  # by the last tick
         self._pause_s = 0.0
 
     async def zone_of(self, env_id: str) -> str:
@@ -199,10 +203,11 @@ class Controller:
             if self._pause_s:
                 # Requests wait for the writer: they go first, the jobs left over wait their turn.
                 await asyncio.sleep(self._pause_s)
+            gather_s = BUSY_GATHER_S if self._reports_taken >= BUSY_REPORTS else GATHER_S
             await self._signal.wait(seen, 3600)
             since = time.monotonic() - ended
-            if since < GATHER_S:
-                await asyncio.sleep(GATHER_S - since)
+            if since < gather_s:
+                await asyncio.sleep(gather_s - since)
 
     async def tick(self) -> None:
         taken = _TickInput(
@@ -213,6 +218,9 @@ class Controller:
             full_pass=self._full_pass,
         )
         self._outcomes, self._membership, self._dirty = _outcomes(), [], {}
+        self._reports_taken = sum(
+            len(items) for job in taken.outcomes.values() for items in job.values()
+        )
         self._envs_changed = self._full_pass = False
         now_ms = self._ctx.now_ms()
 
