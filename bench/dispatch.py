@@ -1,6 +1,7 @@
 """Dispatch benchmark: how fast batchd turns Batch API jobs into running shell commands.
 
-One fresh `batchd serve` subprocess on its default store (SQLite in a fresh data directory), one
+One fresh `batchd serve` subprocess on its default store (SQLite in a fresh data directory, made
+in the current directory as `batchd serve` makes its .batchd there; --data-parent moves it), one
 compute environment of 2 nodes of 1 CPU (one Dask worker process each), and four measurements:
 
 a. **many instances** - one job of one task with TaskInstanceNum 1000 (200 with --quick) running
@@ -10,7 +11,8 @@ a. **many instances** - one job of one task with TaskInstanceNum 1000 (200 with 
    --quick) is reported as not finished, with the instances done so far, and terminated. Beside
    it, the time this script takes to make as many work dirs as the job needs (one new directory
    per instance, on the data dir's disk): every instance pays it and xargs does not, and it
-   varies several-fold between disks and, on the virtual disk here, from minute to minute.
+   varies several-fold between disks and, on the virtual disk here, from minute to minute and
+   from directory to directory (in /tmp, 3 to 10 times what it costs in the checkout).
 b. **a real peer** - a single-node Slurm on loopback (/work/shared/peers/slurm-local.sh, tuned
    for throughput: batch_sched_delay=0, sched_min_interval=0, OverSubscribe=FORCE:8), an array
    job of 100 `true` tasks (`sbatch --array=0-99 --wrap true`, output to /dev/null), timed from
@@ -34,7 +36,7 @@ log. The whole default run takes about 2 minutes on 2 cores (the first run also 
 with apt-get); no phase is unbounded: (a) stops at 240 s (+ 60 s for TerminateJob), (c) at 60 s,
 (d) after 11 s, the stop after 40 s. Only 127.0.0.1 is contacted.
 
-Usage: `.venv/bin/python bench/dispatch.py [--quick] [--slurm-script PATH]`.
+Usage: `.venv/bin/python bench/dispatch.py [--quick] [--slurm-script PATH] [--data-parent DIR]`.
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ from server import LEFTOVER_GRACE, Batchd, StopResult, exit_on_sigterm, launched
 
 SLURM_SCRIPT = REPO_ROOT.parent / "shared" / "peers" / "slurm-local.sh"
 
+# A leftover of an interrupted run is recognised by it (and ignored by git).
+DATA_PREFIX = "batchd-bench-dispatch-"
 CLIENTS = 8  # SubmitJob threads in (d)
 SLURM_TASKS = 100
 TASK_POLL = 0.01  # s between DescribeTask calls in (c)
@@ -110,6 +114,7 @@ class Options:
     submit_warmup: float  # s of (d) before its window opens
     submit_seconds: float  # s the window of (d) stays open
     slurm_script: Path
+    data_parent: Path  # where the server's fresh data directory is made
 
 
 def parse_options(argv: Sequence[str]) -> Options:
@@ -120,11 +125,18 @@ def parse_options(argv: Sequence[str]) -> Options:
         help="short run: 200 instances, 20 latency jobs, 3 s of SubmitJob load",
     )
     parser.add_argument("--slurm-script", type=Path, default=SLURM_SCRIPT)
+    parser.add_argument(
+        "--data-parent",
+        type=Path,
+        default=Path.cwd(),
+        help="where to make the server's fresh data directory (default: the current directory, "
+        "where `batchd serve` keeps its .batchd by default)",
+    )
     args = parser.parse_args(argv)
-    script = Path(args.slurm_script)
+    script, parent = Path(args.slurm_script), Path(args.data_parent).resolve()
     if args.quick:
-        return Options(200, 120.0, 20, 30.0, 1.0, 3.0, script)
-    return Options(1000, 240.0, 50, 60.0, 1.0, 10.0, script)
+        return Options(200, 120.0, 20, 30.0, 1.0, 3.0, script, parent)
+    return Options(1000, 240.0, 50, 60.0, 1.0, 10.0, script, parent)
 
 
 # --- CPU accounting -------------------------------------------------------------------------
@@ -631,8 +643,10 @@ def error_lines(log_path: Path) -> list[str]:
 
 
 def bench_batchd(options: Options, slurm: SlurmResult | str) -> Results:
-    with tempfile.TemporaryDirectory(prefix="batchd-bench-dispatch-") as tmp:
-        progress("starting the batchd server (SQLite, fresh data directory)")
+    with tempfile.TemporaryDirectory(prefix=DATA_PREFIX, dir=options.data_parent) as tmp:
+        progress(
+            f"starting the batchd server (SQLite, fresh data directory in {options.data_parent})"
+        )
         with batchd_server(Path(tmp)) as server:
             env_id = warm_env(server)
             progress(f"(a) one task of {options.instances} instances of `true`, and xargs -P2")
@@ -837,7 +851,7 @@ def report(options: Options, results: Results) -> None:
     print(
         f"Results: SQLite (default store), an environment of {NODES} nodes of {NODE_CPU} CPU; "
         f"{options.instances:,} instances in (a), {options.latency_jobs} jobs in (c), "
-        f"{options.submit_seconds:g} s of load in (d)"
+        f"{options.submit_seconds:g} s of load in (d); data directory in {options.data_parent}"
     )
     print()
     sections = [
