@@ -4,7 +4,8 @@ Runs N attempts of `true` one after another through the worker-side runner (work
 process group behind the gate, watchdog, tails, result) in this process, and the same N
 commands through `xargs -P1` in the same run, and prints both per attempt: wall time, the CPU of
 this process, the CPU of the children. It isolates the node's share of bench/dispatch.py (a),
-whose figures move with the server, Dask and the disk.
+whose figures move with the server, Dask and the disk. The work dirs go where dispatch.py puts
+its data directory: in the current directory.
 
     .venv/bin/python bench/runner.py [--attempts N] [--rounds R]
 """
@@ -89,7 +90,7 @@ def main() -> int:
     options = parser.parse_args()
     print_header("batchd runner benchmark: one attempt after another, in this process")
     rows = []
-    with tempfile.TemporaryDirectory(prefix="batchd-runner-bench-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="batchd-bench-runner-", dir=Path.cwd()) as scratch:
         root = Path(scratch)
         guard.shared().start()  # as a node's preload does
         try:
