@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from batchd.control.step_context import RUNNABLE_PER_TICK
 from tests.batch.conftest import BatchApi, command_task
 
 CONTROLLER = "batchd.control.controller"
@@ -123,3 +124,28 @@ def test_a_job_is_stepped_when_its_environment_loses_its_nodes(
     stepped = {job for tick in ticks if env_id in tick["env_ids"] for job in tick["job_ids"]}
     assert {running, waiting} <= stepped
     batch("TerminateJob", {"JobId": running})
+
+
+def test_a_job_larger_than_a_tick_moves_on_with_no_other_wake_up(
+    batch: BatchApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    env_id = batch.env(nodes=1)
+    hold = batch.submit([command_task("hold", env_id, "sleep 60")])
+    batch.until("DescribeJob", {"JobId": hold}, lambda d: d["JobState"] == "RUNNING")
+    caplog.set_level(logging.DEBUG, logger=CONTROLLER)
+    caplog.clear()
+
+    # Its instances wait behind the held node: no report comes to wake the controller, and
+    # each tick moves only RUNNABLE_PER_TICK of them on; the rest must follow by themselves.
+    count = 2 * RUNNABLE_PER_TICK + 10
+    big = batch.submit([command_task("many", env_id, "true", TaskInstanceNum=count)])
+
+    batch.until(
+        "DescribeJob",
+        {"JobId": big},
+        lambda d: d["TaskInstanceMetrics"]["StartingCount"] == count,
+        timeout=30,
+    )
+    assert sum(big in stepped for stepped in _stepped(caplog)) >= 3
+    batch("TerminateJob", {"JobId": hold})
+    assert batch.finished(big, timeout=60)["JobState"] == "SUCCEED"

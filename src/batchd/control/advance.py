@@ -27,7 +27,7 @@ from batchd.control.handover import apply_dependencies, fast_interrupt, hand_ove
 from batchd.control.notify import Notifier
 from batchd.control.outcome import Outcome, apply_outcome
 from batchd.control.record import JobRecorder
-from batchd.control.step_context import StepContext
+from batchd.control.step_context import RUNNABLE_PER_TICK, StepContext, TickQuota
 from batchd.domain import instance as machine
 from batchd.domain import task as rules
 from batchd.domain.instance import Instance
@@ -77,6 +77,7 @@ class JobStep:
         node_instance_ids: Callable[[Conn, Sequence[str]], Mapping[str, str]] = (
             env_repo.instance_ids
         ),
+        quota: TickQuota | None = None,
     ) -> None:
         self._context = StepContext(
             conn=tx.conn,
@@ -85,6 +86,7 @@ class JobStep:
             effects=effects,
             env_view=env_view,
             work_root=work_root,
+            quota=quota or TickQuota(RUNNABLE_PER_TICK),
         )
         self._node_instance_ids = node_instance_ids
         self._recorder = JobRecorder(tx, notifier, job, now_ms)

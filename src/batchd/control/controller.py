@@ -31,6 +31,7 @@ from batchd.control.effects import Effects
 from batchd.control.env_pass import EnvView
 from batchd.control.notify import Notifier
 from batchd.control.outcome import Outcome, Outcomes, report_creation_failed
+from batchd.control.step_context import RUNNABLE_PER_TICK, TickQuota
 from batchd.domain.instance import InvalidTransition
 from batchd.domain.job import Job
 from batchd.domain.zones import ZoneSources
@@ -79,6 +80,7 @@ class _TickOutput:
     effects: Effects
     views: dict[str, EnvView | None]
     left: list[str] = field(default_factory=list)  # job ids the tick had no time for
+    again: list[str] = field(default_factory=list)  # stepped, with waiting instances left over
     pause_s: float = 0.0  # cut short for waiting requests: leave them the writer this long
     due_ms: int | None = None  # when a requested node that waits is due (the env pass saw it)
 
@@ -242,6 +244,8 @@ class Controller:
         if done.left:
             self._give_back(done.left, taken.outcomes)
             self._signal.fire()
+        if done.again:
+            self.wake_jobs(*done.again)
         if done.effects:
             self._effects.put_nowait(done.effects)
         if done.due_ms is not None:
@@ -294,6 +298,7 @@ class Controller:
             return views[env_id]
 
         pending = list(dirty)
+        quota = TickQuota(RUNNABLE_PER_TICK)
         stepped: list[str] = []
         left: list[str] = []
         ended: set[str] = set()
@@ -305,7 +310,7 @@ class Controller:
             # Small first: when requests wait for the writer, a tick has time for few jobs.
             size = min(size * 2, CHUNK)
             not_stepped = self._step_jobs(
-                tx, chunk, taken.outcomes, now_ms, effects, env_view, started, ended
+                tx, chunk, taken.outcomes, now_ms, effects, env_view, started, ended, quota
             )
             stepped += [job_id for job_id in chunk if job_id not in not_stepped]
             if not_stepped or self._out_of_time(started):
@@ -324,7 +329,7 @@ class Controller:
             )
         cut = bool(left) and self._ctx.db.waiting() > 0
         pause_s = time.perf_counter() - started if cut else 0.0
-        return _TickOutput(effects, views, left, pause_s, due_ms)
+        return _TickOutput(effects, views, left, sorted(quota.deferred), pause_s, due_ms)
 
     def _out_of_time(self, started: float) -> bool:
         elapsed = time.perf_counter() - started
@@ -340,10 +345,11 @@ class Controller:
         env_view: Callable[[str], EnvView | None],
         started: float,
         ended: set[str],
+        quota: TickQuota,
     ) -> list[str]:
         """Step these jobs (those still unfinished), reading what they need in bulk, until the
         tick is out of time; answers the ids of those it did not step. Adds to `ended` the jobs
-        in which a task with its own environment ended."""
+        in which a task with its own environment ended; the steps share `quota`."""
         conn = tx.conn
         jobs = job_repo.active_by_ids(conn, job_ids)
         tasks, specs = task_repo.tasks_of_jobs(conn, [job.pk for job in jobs])
@@ -360,6 +366,7 @@ class Controller:
                 env_view,
                 self._work_root,
                 self._node_instance_ids,
+                quota,
             )
             stepping.run(
                 outcomes.get(job.job_id, {}),

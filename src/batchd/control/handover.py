@@ -45,12 +45,13 @@ def apply_dependencies(
     verdict = rules.readiness(step.job.depend_on, upstream)
     if verdict is None and not counts.get(S.SUBMITTED):
         return  # all of them wait for upstream already
+    if verdict is True:
+        _make_runnable(step, counts, live, apply, load)
+        return
     load([S.SUBMITTED, S.PENDING] if verdict is not None else [S.SUBMITTED])
     waiting = [i for i in live.values() if i.state in (S.SUBMITTED, S.PENDING)]
     for current in sorted(waiting, key=lambda i: i.index):
-        if verdict is True:
-            apply(machine.make_runnable(current))
-        elif verdict is False:
+        if verdict is False:
             apply(
                 machine.fail(
                     current,
@@ -61,6 +62,28 @@ def apply_dependencies(
             )
         elif current.state is S.SUBMITTED:
             apply(machine.wait_for_upstream(current))
+
+
+def _make_runnable(
+    step: StepContext,
+    counts: dict[InstanceState, int],
+    live: dict[int, Instance],
+    apply: Apply,
+    load: Load,
+) -> None:
+    """Waiting instances go on, by index, as many as the tick's quota lets: the nodes start on
+    the first ones (handed over in this tick) while the next ticks move the rest on."""
+    quota = step.quota
+    room = min(quota.runnable_left, counts.get(S.SUBMITTED, 0) + counts.get(S.PENDING, 0))
+    if room:
+        load([S.SUBMITTED, S.PENDING], limit=room)
+        waiting = [i for i in live.values() if i.state in (S.SUBMITTED, S.PENDING)]
+        going_on = sorted(waiting, key=lambda i: i.index)[:room]
+        for current in going_on:
+            apply(machine.make_runnable(current))
+        quota.runnable_left -= len(going_on)
+    if counts.get(S.SUBMITTED) or counts.get(S.PENDING):
+        quota.deferred.add(step.job.job_id)
 
 
 def fast_interrupt(
