@@ -104,6 +104,10 @@ def test_packs_only_a_deep_backlog_of_unpinned_attempts_that_keep_their_node(
     assert max(len(p) for p in packing.plan(specs * 20, workers=1)) == packing.MAX_PACK
     assert [len(p) for p in packing.plan(pinned, workers=1)] == [1] * 100
     assert [len(p) for p in packing.plan(restarting, workers=1)] == [1] * 100
+    # Attempts of the task handed over before and still queued deepen its backlog.
+    queued = {(JOB_ID, "Task1"): 216}
+    assert [len(p) for p in packing.plan(specs[:40], workers=2, queued=queued)] == [32, 8]
+    assert [len(p) for p in packing.plan(specs[:40], workers=2, queued={})] == [5] * 8
     # Packs never mix tasks, and keep the order of each task's attempts.
     mixed = attempts(tmp_path, ["true"] * 16) + attempts(tmp_path, ["true"] * 16, task="Task2")
     plan = packing.plan(mixed, workers=1)
@@ -127,6 +131,7 @@ async def test_many_packed_attempts_all_succeed_with_their_own_logs(
     await eventually(lambda: cluster.events.has_ended(*(s.key for s in specs)), within=60)
     events = cluster.events
     assert events.finish_counts() == {spec.key: 1 for spec in specs}
+    assert not cluster.backend._envs[ENV_ID].queued  # the backlog count is back to nothing
     for index, spec in enumerate(specs):
         end = events.end_of(spec.key)
         assert end.result is not None

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+from collections import Counter
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +64,7 @@ class Pack:
     unreported: set[str]
     work_dirs: dict[str, str] = field(default_factory=dict)  # attempt key -> its work dir
     ran_on: str = ""  # the node its attempts reported
+    task: tuple[str, str] = ("", "")  # (job id, task name) of its attempts
 
 
 @dataclass
@@ -77,6 +79,7 @@ class EnvState:
     starting: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     closed: bool = False
     live: dict[str, Pack] = field(default_factory=dict)  # attempt key -> its pack, until reported
+    queued: Counter[tuple[str, str]] = field(default_factory=Counter)  # live, by (job, task)
     stopped: dict[str, dict[str, str]] = field(default_factory=dict)  # what pack.STOPPED holds
     attached: dict[str, str] = field(default_factory=dict)  # external worker name -> node id
     membership: membership.Membership | None = None
@@ -133,6 +136,9 @@ class DaskBackend(abc.ABC):
         if owner is None:
             return
         owner.unreported.discard(key)
+        env.queued[owner.task] -= 1
+        if env.queued[owner.task] <= 0:
+            del env.queued[owner.task]
         self._events.instance_finished(key, result, error)
 
     async def remove_nodes(self, env_id: str, node_ids: Sequence[str]) -> None:
@@ -155,7 +161,7 @@ class DaskBackend(abc.ABC):
     def submit(self, env_id: str, specs: Sequence[InstanceSpec]) -> None:
         env = self._envs[env_id]
         workers = self._node_count(env)
-        for group in packing.plan(specs, workers):
+        for group in packing.plan(specs, workers, env.queued):
             keys = tuple(spec.key for spec in group)
             pack_id = keys[0] if len(keys) == 1 else f"batchd-pack-{len(keys)}-{keys[0]}"
             pack_id += env.key_suffix
@@ -171,9 +177,11 @@ class DaskBackend(abc.ABC):
                 priority=_dask_priority(group[0].priority, next(self._handed_over)),
             )
             work_dirs = {spec.key: spec.work_dir for spec in group}
-            owner = Pack(pack_id, keys, future, set(keys), work_dirs)
+            task = (group[0].job_id, group[0].task_name)
+            owner = Pack(pack_id, keys, future, set(keys), work_dirs, task=task)
             for key in keys:
                 env.live[key] = owner
+            env.queued[task] += len(keys)
             self._spawn(self._await_pack(env, owner))
 
     async def _await_pack(self, env: EnvState, owner: Pack) -> None:

@@ -5,7 +5,7 @@ task is shared by many tiny attempts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from batchd.compute.instance import InstanceSpec
 
@@ -18,8 +18,14 @@ def pack_size(backlog: int, workers: int) -> int:
     return max(1, min(MAX_PACK, backlog // (max(1, workers) * PACKS_PER_WORKER)))
 
 
-def plan(specs: Sequence[InstanceSpec], workers: int) -> list[list[InstanceSpec]]:
-    """`specs` cut into packs, in their order within each task.
+def plan(
+    specs: Sequence[InstanceSpec],
+    workers: int,
+    queued: Mapping[tuple[str, str], int] | None = None,
+) -> list[list[InstanceSpec]]:
+    """`specs` cut into packs, in their order within each task. `queued`: attempts of each
+    (job id, task name) handed over before and not ended yet, which deepen its backlog (the
+    controller hands a large task over in parts).
 
     Attempts pinned to a node or running in a container go alone: a pack runs where Dask places
     it, and a container's start costs more than a Dask task anyway. So do those whose node
@@ -32,7 +38,7 @@ def plan(specs: Sequence[InstanceSpec], workers: int) -> list[list[InstanceSpec]
             packs.append([spec])
         else:
             by_task.setdefault((spec.job_id, spec.task_name), []).append(spec)
-    for group in by_task.values():
-        size = pack_size(len(group), workers)
+    for task, group in by_task.items():
+        size = pack_size(len(group) + (queued or {}).get(task, 0), workers)
         packs.extend(group[start : start + size] for start in range(0, len(group), size))
     return packs
