@@ -141,6 +141,9 @@ class DaskBackend(abc.ABC):
             del env.queued[owner.task]
         self._events.instance_finished(key, result, error)
 
+    def attempts_in_flight(self) -> int:
+        return sum(len(env.live) for env in self._envs.values())
+
     async def remove_nodes(self, env_id: str, node_ids: Sequence[str]) -> None:
         env = self._envs.get(env_id)
         if env is None:  # not open (its scheduler unreachable, say): nothing runs there for us

@@ -70,6 +70,9 @@ class ZonedBackend:
     async def attach_workers(self, env_id: str, nodes: Sequence[tuple[str, str]]) -> None:
         await self._of(env_id).attach_workers(env_id, nodes)
 
+    def attempts_in_flight(self) -> int:
+        return sum(b.attempts_in_flight() for b in [self._local, *self._others.values()])
+
     async def close(self) -> None:
         """Close every backend, the local one last, even when one of them fails."""
         for backend in [*self._others.values(), self._local]:

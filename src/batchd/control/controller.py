@@ -52,9 +52,10 @@ TICK_SLICE_S = 0.005
 FIRST_CHUNK, CHUNK = 4, 32  # jobs read in bulk at once: at first, and at most
 # A wake-up this soon after the last tick ended waits for the rest of this span first: a burst
 # of reports (many short attempts ending) then costs a few ticks instead of one per report,
-# while a wake-up after a quiet moment is served at once. After a tick that took many reports,
-# more are on their way: the next gathers longer (each tick costs a dozen statements and a
-# commit, whatever it carries), while a lone report is still served within GATHER_S.
+# while a wake-up after a quiet moment, or when no attempt is still to report its end, is served
+# at once. After a tick that took many reports, more are on their way: the next gathers longer
+# (each tick costs a dozen statements and a commit, whatever it carries), while a lone report is
+# still served within GATHER_S.
 GATHER_S = 0.005
 BUSY_GATHER_S, BUSY_REPORTS = 0.02, 4
 NODE_IDS_KEPT = 10_000  # node id -> instance id pairs remembered (they never change)
@@ -208,8 +209,13 @@ class Controller:
             gather_s = BUSY_GATHER_S if self._reports_taken >= BUSY_REPORTS else GATHER_S
             await self._signal.wait(seen, 3600)
             since = time.monotonic() - ended
-            if since < gather_s:
+            if since < gather_s and self._reports_to_come():
                 await asyncio.sleep(gather_s - since)
+
+    def _reports_to_come(self) -> bool:
+        """Whether some attempt handed over has not reported its end: else, gathering would
+        only delay the tick (the last instance of a job has ended, say)."""
+        return self.backend is None or self.backend.attempts_in_flight() > 0
 
     async def tick(self) -> None:
         taken = _TickInput(
