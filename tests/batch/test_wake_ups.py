@@ -95,12 +95,18 @@ def test_max_concurrent_room_freed_by_an_end_starts_the_next_instance(
     assert not overlaps.exists()  # never two at a time
 
 
+def _env_held_by_a_long_job(batch: BatchApi) -> tuple[str, str]:
+    """An environment of one node and the job that keeps it busy (`sleep 60`, RUNNING)."""
+    env_id = batch.env(nodes=1)
+    job_id = batch.submit([command_task("hold", env_id, "sleep 60")])
+    batch.until("DescribeJob", {"JobId": job_id}, lambda d: d["JobState"] == "RUNNING")
+    return env_id, job_id
+
+
 def test_a_job_is_stepped_when_its_environment_loses_its_nodes(
     batch: BatchApi, caplog: pytest.LogCaptureFixture
 ) -> None:
-    env_id = batch.env(nodes=1)
-    running = batch.submit([command_task("running", env_id, "sleep 60")])
-    batch.until("DescribeJob", {"JobId": running}, lambda d: d["JobState"] == "RUNNING")
+    env_id, running = _env_held_by_a_long_job(batch)
     waiting = batch.submit([command_task("waiting", env_id, "true")])
     params = {"JobId": waiting, "TaskName": "waiting"}
     batch.until("DescribeTask", params, lambda d: d["TaskState"] == "STARTING")
@@ -129,9 +135,7 @@ def test_a_job_is_stepped_when_its_environment_loses_its_nodes(
 def test_a_job_larger_than_a_tick_moves_on_with_no_other_wake_up(
     batch: BatchApi, caplog: pytest.LogCaptureFixture
 ) -> None:
-    env_id = batch.env(nodes=1)
-    hold = batch.submit([command_task("hold", env_id, "sleep 60")])
-    batch.until("DescribeJob", {"JobId": hold}, lambda d: d["JobState"] == "RUNNING")
+    env_id, hold = _env_held_by_a_long_job(batch)
     caplog.set_level(logging.DEBUG, logger=CONTROLLER)
     caplog.clear()
 
