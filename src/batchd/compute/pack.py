@@ -94,7 +94,7 @@ class _Outbox:
         if not held:
             return
         ends = [message for message in held if message["state"] != report.RUNNING]
-        if _send(self._worker, report.batch(held)):
+        if report.send(self._worker, report.batch(held)):
             registry.reported(message["key"] for message in ends)
         else:
             self.unsent += ends
@@ -137,18 +137,3 @@ def _claim(worker: Worker, pack_id: str) -> bool:
         return False
     sync(worker.loop, worker.scheduler.set_metadata, keys=[CLAIMS, pack_id], value=worker.id)
     return True
-
-
-def _send(worker: Worker | None, message: dict[str, Any]) -> bool:
-    if worker is None:
-        return False
-    try:
-        worker.log_event(report.TOPIC, message)
-    except Exception as error:  # a closing worker: the pack's return value carries the ends
-        logger.warning("cannot send the reports of %s: %s", _keys(message), error)
-        return False
-    return True
-
-
-def _keys(message: dict[str, Any]) -> str:
-    return ", ".join(str(item.get("key")) for item in report.unbatch(message))

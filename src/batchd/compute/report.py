@@ -6,12 +6,18 @@ backend a round of handling however small it is.
 
 from __future__ import annotations
 
+import logging
 import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batchd.compute.instance import InstanceResult
+
+if TYPE_CHECKING:
+    from distributed import Worker
+
+logger = logging.getLogger(__name__)
 
 TOPIC = "batchd-instance"
 RUNNING = "running"  # the first command of the attempt was launched
@@ -56,6 +62,20 @@ def unbatch(message: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
     if isinstance(message, Mapping) and isinstance(message.get(BATCH), (list, tuple)):
         return message[BATCH]  # type: ignore[no-any-return]
     return [message]
+
+
+def send(worker: Worker | None, message: dict[str, Any]) -> bool:
+    """Send `message` on the worker's TOPIC; False outside a worker or when the worker closes
+    (a closing worker must not take the running command or the pack with it)."""
+    if worker is None:
+        return False
+    try:
+        worker.log_event(TOPIC, message)
+    except Exception as error:
+        keys = ", ".join(str(item.get("key")) for item in unbatch(message))
+        logger.warning("cannot send the reports of %s: %s", keys, error)
+        return False
+    return True
 
 
 def parse(message: Mapping[str, Any]) -> Report | None:

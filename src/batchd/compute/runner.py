@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
 import os
 import signal
 import sys
@@ -31,8 +30,6 @@ from batchd.compute.process import Attempt
 
 if TYPE_CHECKING:
     from distributed import Worker
-
-logger = logging.getLogger(__name__)
 
 __all__ = [
     "EVENT_TOPIC",
@@ -316,11 +313,8 @@ def _announce_running(
     message = report.running(spec.key, str(worker.name), started_at)
     if send is not None:
         send(message)
-        return
-    try:
-        worker.log_event(EVENT_TOPIC, message)
-    except Exception as error:  # a closing worker must not take the running command with it
-        logger.warning("cannot announce %s as running: %s", spec.key, error)
+    else:
+        report.send(worker, message)
 
 
 def _result(
