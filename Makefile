@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
+# The official Node.js SDK for its tests; without npm they skip with a reason (not under CI=true).
+NODE_SDK := tests/node/node_modules/.installed
 
 .PHONY: run test lint bench clean
 
@@ -19,10 +21,15 @@ $(STAMP_DEV): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	touch $@ $(STAMP_RUN)
 
+$(NODE_SDK): tests/node/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/node --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm is not installed: the Node.js SDK tests will skip"; fi
+
 run: $(STAMP_RUN)
 	$(BIN)/batchd serve
 
-test: $(STAMP_DEV)
+test: $(STAMP_DEV) $(NODE_SDK)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP_DEV)

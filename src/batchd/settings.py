@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from batchd.domain.account import Credential
+from batchd.domain.scope import canonical_region
 from batchd.domain.zones import ZonesError, ZoneSources
 from batchd.domain.zones import parse as parse_zones
 
@@ -80,6 +81,8 @@ def _convert(name: str, raw: object) -> object:
             return float(str(raw))
         if kind == "Path":
             return Path(str(raw))
+        if name == "region":
+            return canonical_region(str(raw))
         if kind == "ZoneSources":
             return _installed(parse_zones(raw if isinstance(raw, Mapping) else str(raw)))
     except ZonesError as error:

@@ -18,8 +18,10 @@ from batchd.api.console import app as console_app
 from batchd.api.metrics import RequestMetrics
 from batchd.api.ops import Ops
 from batchd.api.tc3 import handlers
+from batchd.api.tc3.actions import batch_api
 from batchd.api.tc3.dispatch import METHODS as TC3_METHODS
 from batchd.api.tc3.dispatch import Tc3Endpoint
+from batchd.api.tdmq.api import tdmq_api
 from batchd.control.service import BatchService
 from batchd.control.templates import TemplateService
 from batchd.mq.service import MessageService
@@ -50,7 +52,8 @@ def build(
     ]
     if batch is not None:
         actions = handlers.build(batch, TemplateService(service.ctx))
-        tc3 = Tc3Endpoint(keyring, actions, metrics, region, service.ctx.clock)
+        apis = [batch_api(actions), tdmq_api(service)]
+        tc3 = Tc3Endpoint(keyring, apis, metrics, region, service.ctx.clock)
         routes.append(Route("/", tc3.handle, methods=TC3_METHODS))
         if console_secret is not None:
             console = console_app.build(

@@ -21,6 +21,7 @@ VERSION = "2017-03-12"
 CONTENT_TYPE = "application/json"
 PATH = "/"
 SIGNED_HEADERS = ("content-type", "host")
+SERVICE = "batch"
 _NOT_BATCH = "is --endpoint the address of a batchd server?"
 
 
@@ -37,7 +38,7 @@ class BatchApiError(Exception):
 def authorization(secret_id: str, secret_key: str, host: str, body: bytes, timestamp: int) -> str:
     """The `Authorization` header of a JSON POST to `/` at `timestamp` (Unix seconds)."""
     date = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
-    scope = signing.Authorization(secret_id, date, signing.SERVICE, SIGNED_HEADERS, "")
+    scope = signing.Authorization(secret_id, date, SERVICE, SIGNED_HEADERS, "")
     signature = signing.tc3_signature(
         secret_key,
         scope,
@@ -49,7 +50,7 @@ def authorization(secret_id: str, secret_key: str, host: str, body: bytes, times
         timestamp=str(timestamp),
     )
     return (
-        f"{signing.ALGORITHM} Credential={secret_id}/{date}/{signing.SERVICE}/tc3_request, "
+        f"{signing.ALGORITHM} Credential={secret_id}/{date}/{SERVICE}/tc3_request, "
         f"SignedHeaders={';'.join(SIGNED_HEADERS)}, Signature={signature}"
     )
 

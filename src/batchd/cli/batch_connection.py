@@ -17,12 +17,18 @@ import typer
 from batchd import settings as settings_module
 from batchd.cli.batch_client import BatchApiError, BatchClient
 from batchd.cli.output import fail, usage
+from batchd.domain.scope import canonical_region
 
 _ENV_ID = re.compile(r"env-[a-z0-9]{8}")
 
 
 def _region(flag: str | None, data_dir: Path | None) -> str:
-    """--region > BATCHD_REGION > `region` of <data dir>/batchd.toml > the server default."""
+    """--region > BATCHD_REGION > `region` of <data dir>/batchd.toml > the server default,
+    by its long name (a zone is named after it)."""
+    return canonical_region(_region_as_given(flag, data_dir))
+
+
+def _region_as_given(flag: str | None, data_dir: Path | None) -> str:
     if flag:
         return flag
     if os.environ.get("BATCHD_REGION"):

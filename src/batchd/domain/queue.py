@@ -50,6 +50,22 @@ RANGES: dict[str, tuple[int, int]] = {
 }
 
 
+def dead_letter(
+    queue_name: str, policy: int, max_receive_count: int, max_time_to_live: int
+) -> DeadLetter | None:
+    """The dead-letter setting a request asks for: an empty queue name turns it off."""
+    if not queue_name:
+        return None
+    if policy not in (0, 1):
+        raise errors.InvalidParameterValue("policy must be 0 or 1", parameter="policy")
+    return DeadLetter(
+        queue_name=queue_name,
+        policy=DeadLetterPolicy(policy),
+        max_receive_count=max_receive_count,
+        max_time_to_live=max_time_to_live,
+    )
+
+
 def check_name(name: str) -> str:
     if not names.is_valid_name(name):
         raise errors.InvalidQueueName(parameter="queueName")

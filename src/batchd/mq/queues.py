@@ -79,6 +79,10 @@ class QueueService:
 
         return await self._ctx.db.read(work)
 
+    async def dead_letter_sources(self, scope: Scope, name: str) -> list[Queue]:
+        """The queues whose dead letters go to the queue `name`."""
+        return await self._ctx.db.read(lambda conn: repo.dead_letter_sources(conn, scope, name))
+
     async def delete(self, scope: Scope, name: str) -> None:
         def work(tx: Tx) -> None:
             repo.delete_queue(tx.conn, require(tx.conn, scope, name))

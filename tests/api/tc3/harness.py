@@ -32,6 +32,7 @@ from batchd.api.auth import Keyring
 from batchd.api.metrics import RequestMetrics
 from batchd.api.tc3 import models_env as env
 from batchd.api.tc3 import models_job as job
+from batchd.api.tc3.actions import batch_api
 from batchd.api.tc3.dispatch import METHODS, Handler, Tc3Endpoint, bind
 from batchd.domain import errors
 from batchd.domain.account import Credential
@@ -120,7 +121,9 @@ class Tc3Server:
 def serve() -> Iterator[Tc3Server]:
     recorder = Recorder()
     metrics = RequestMetrics()
-    endpoint = Tc3Endpoint(Keyring([CREDENTIAL]), recorder.actions(), metrics, DEFAULT_REGION)
+    endpoint = Tc3Endpoint(
+        Keyring([CREDENTIAL]), [batch_api(recorder.actions())], metrics, DEFAULT_REGION
+    )
     app = Starlette(routes=[Route("/", endpoint.handle, methods=METHODS)])
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off")

@@ -12,9 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from batchd.api.auth import Keyring
-from batchd.api.metrics import RequestMetrics
-from batchd.api.tc3.dispatch import Tc3Endpoint, bind
+from batchd.api.tc3.actions import batch_api
+from batchd.api.tc3.dispatch import bind
 from batchd.api.tc3.models_job import DescribeJobRequest
 from batchd.domain.account import Credential
 from batchd.domain.scope import Scope
@@ -141,12 +140,7 @@ def test_legacy_notifications_spelling_is_accepted(http: httpx.Client, tc3: Tc3S
 
 def test_endpoint_refuses_handlers_for_names_outside_the_api() -> None:
     with pytest.raises(ValueError, match="DescribeJobz"):
-        Tc3Endpoint(
-            Keyring([CREDENTIAL]),
-            {"DescribeJobz": bind(DescribeJobRequest, echo)},
-            RequestMetrics(),
-            "r",
-        )
+        batch_api({"DescribeJobz": bind(DescribeJobRequest, echo)})
 
 
 async def echo(scope: Scope, request: DescribeJobRequest) -> dict[str, Any]:

@@ -6,8 +6,7 @@ from typing import Any
 
 from batchd.api.cmq.actions_common import MAX_LIST_LIMIT, Action, Reply, action, paging, seconds
 from batchd.api.cmq.params import Params
-from batchd.domain import errors
-from batchd.domain.queue import DeadLetter, DeadLetterPolicy
+from batchd.domain import queue as queue_rules
 from batchd.domain.scope import Scope
 from batchd.mq.service import MessageService
 
@@ -33,18 +32,11 @@ def _queue_changes(p: Params) -> dict[str, object]:
             changes[domain] = value
     dead_letter_queue = p.optional_text("deadLetterQueueName")
     if dead_letter_queue is not None:
-        policy = p.integer("policy", 0)
-        if policy not in (0, 1):
-            raise errors.InvalidParameterValue("policy must be 0 or 1", parameter="policy")
-        changes["dead_letter"] = (
-            DeadLetter(
-                queue_name=dead_letter_queue,
-                policy=DeadLetterPolicy(policy),
-                max_receive_count=p.integer("maxReceiveCount", 0),
-                max_time_to_live=p.integer("maxTimeToLive", 0),
-            )
-            if dead_letter_queue
-            else None
+        changes["dead_letter"] = queue_rules.dead_letter(
+            dead_letter_queue,
+            p.integer("policy", 0),
+            p.integer("maxReceiveCount", 0),
+            p.integer("maxTimeToLive", 0),
         )
     return changes
 

@@ -22,7 +22,7 @@ from batchd.api.cmq.actions_common import Reply
 from batchd.api.cmq.params import COMMON, Params, canonical
 from batchd.api.metrics import RequestMetrics
 from batchd.domain import errors
-from batchd.domain.scope import Scope, is_region
+from batchd.domain.scope import Scope, canonical_region, is_region
 from batchd.mq.service import MessageService
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ class CmqEndpoint:
         region = common.get("Region") or self._region
         if not is_region(region):
             raise errors.InvalidParameterValue(parameter="Region")
-        return Scope(credential.app_id, region)
+        return Scope(credential.app_id, canonical_region(region))
 
 
 LONG_POLLING = frozenset({"ReceiveMessage", "BatchReceiveMessage"})

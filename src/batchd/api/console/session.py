@@ -16,7 +16,7 @@ from starlette.requests import Request
 
 from batchd.api.auth import Keyring
 from batchd.domain import errors
-from batchd.domain.scope import Scope, is_region
+from batchd.domain.scope import Scope, canonical_region, is_region
 
 COOKIE = "batchd_console"
 MAX_AGE_S = 12 * 3600
@@ -83,7 +83,11 @@ def sign_in(
         return "The SecretId and SecretKey do not match an API key of this server."
     request.session.clear()  # a fresh session (and CSRF token) for the signed-in user
     request.session.update(
-        {"account": credential.app_id, "secret_id": credential.secret_id, "region": region}
+        {
+            "account": credential.app_id,
+            "secret_id": credential.secret_id,
+            "region": canonical_region(region),
+        }
     )
     csrf_token(request)
     return None

@@ -16,6 +16,12 @@ action (TC3-signed, `X-TC-Version: 2017-03-12`; the SDK's `call_json` reaches th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from pydantic import BaseModel
+
+from batchd.api.tc3.apis import Api, Handler
+
 VERSION = "2017-03-12"
 
 # batch-api.md §2: the actions batchd implements.
@@ -64,3 +70,21 @@ KNOWN = SELF_HOSTED | CLOUD_ONLY
 
 # batchd extensions (module docstring): not actions of the API, so not in KNOWN.
 EXTENSIONS = frozenset({"DescribeEvents", "ReplayEvents", "DescribeTaskInstanceAttempts"})
+
+
+def batch_api(actions: Mapping[str, tuple[type[BaseModel], Handler]]) -> Api:
+    """The Batch API served with `actions` (of SELF_HOSTED and EXTENSIONS)."""
+    return Api(
+        title="Batch API",
+        service="batch",
+        version=VERSION,
+        known=KNOWN,
+        extensions=EXTENSIONS,
+        actions=actions,
+        not_offered=_not_offered,
+    )
+
+
+def _not_offered(name: str) -> str:
+    where = "only by the cloud" if name in CLOUD_ONLY else "by this server"
+    return f"The action `{name}` is not offered by batchd ({where})"

@@ -1,8 +1,11 @@
-"""The Batch API endpoint: check the action, authenticate, parse and validate, call the handler.
+"""The API 3.0 endpoint: pick the API by version, check the action, authenticate, parse and
+validate, call the handler.
 
 Request forms (batch-api.md §1.1): JSON POST or GET signed with TC3-HMAC-SHA256 (`X-TC-*`
 headers), and form POST or GET signed with signature v1 (`Action=…&Signature=…`). Checks run in
 the order of §1.1; the first failure answers. Every answer is HTTP 200 in the §1.3 envelope.
+Which API a request is for is its version's (tdmq-api.md §1): the Batch API, or the CMQ
+actions of TDMQ.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import logging
 import time
 import urllib.parse
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -25,17 +28,14 @@ from batchd.api.auth import TIMESTAMP_WINDOW_SECONDS, Keyring
 from batchd.api.metrics import RequestMetrics
 from batchd.api.tc3 import envelope, form, signing, validation
 from batchd.api.tc3 import errors as tc3_errors
-from batchd.api.tc3.actions import CLOUD_ONLY, EXTENSIONS, KNOWN, VERSION
+from batchd.api.tc3.apis import Api, Handler
 from batchd.domain import errors
 from batchd.domain.account import Credential
-from batchd.domain.scope import MAX_REGION, Scope, is_region
+from batchd.domain.scope import MAX_REGION, Scope, canonical_region, is_region
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Scope, Any], Awaitable[dict[str, Any]]]
-"""Serves one action: gets the caller's scope and the validated request model (an instance of
-the model it is registered with), returns the answer's fields without `RequestId`. A raised
-BatchdError answers its code (`tc3_code`, else the class's); anything else InternalError."""
+__all__ = ["METHODS", "REQUEST_ID", "Handler", "Tc3Endpoint", "bind"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -76,6 +76,7 @@ def bind(
 
 @dataclass
 class _Progress:
+    api: Api | None = None  # once the version check passed: whose codes and metrics label
     action: str = "-"  # the metrics label: a known action name once the action check passed
 
 
@@ -88,28 +89,21 @@ class _Call:
 
 
 class Tc3Endpoint:
-    """`handle` serves `POST /` and `GET /` for the actions in `actions`.
+    """`handle` serves `POST /` and `GET /` for the actions of `apis`, each API by its version.
 
-    `actions` maps an action name (of the API, or a batchd extension of `actions.EXTENSIONS`) to
-    (request model, handler); a name of the API that is not in it answers UnsupportedOperation.
     `default_region` is the region of requests that name none.
     """
 
     def __init__(
         self,
         keyring: Keyring,
-        actions: Mapping[str, tuple[type[BaseModel], Handler]],
+        apis: Sequence[Api],
         metrics: RequestMetrics,
         default_region: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        strangers = set(actions) - KNOWN - EXTENSIONS
-        if strangers:
-            raise ValueError(
-                f"not actions of the Batch API nor batchd extensions: {sorted(strangers)}"
-            )
         self._keyring = keyring
-        self._actions = dict(actions)
+        self._apis = {api.version: api for api in apis}
         self._metrics = metrics
         self._default_region = default_region
         self._clock = clock
@@ -126,7 +120,7 @@ class Tc3Endpoint:
             response = envelope.success(request_id, fields)
             code = "0"
         except errors.BatchdError as error:
-            code = tc3_errors.code_for(error)
+            code = (progress.api.code_for if progress.api else tc3_errors.code_for)(error)
             if code == tc3_errors.INTERNAL:
                 log.error(
                     "request failed: %s",
@@ -147,7 +141,8 @@ class Tc3Endpoint:
             )
         finally:
             REQUEST_ID.reset(token)
-        self._metrics.count("tc3", progress.action, code)
+        label = "tc3" if progress.api is None or progress.api.service == "batch" else "tdmq"
+        self._metrics.count(label, progress.action, code)
         return response
 
     async def _read(self, request: Request, progress: _Progress) -> _Call:
@@ -164,15 +159,20 @@ class Tc3Endpoint:
 
     async def _read_tc3(self, request: Request, progress: _Progress) -> _Call:
         headers = request.headers
-        model, handler = self._resolve(headers.get("x-tc-action"), "X-TC-Action", progress)
-        _check_version(headers.get("x-tc-version"), "X-TC-Version")
+        api, model, handler = self._resolve(
+            headers.get("x-tc-action"),
+            "X-TC-Action",
+            headers.get("x-tc-version"),
+            "X-TC-Version",
+            progress,
+        )
         auth = signing.parse_authorization(headers.get("authorization", ""))
         if headers.get("x-tc-token"):
             raise _token_refused("X-TC-Token")
         credential = self._keyring.lookup(auth.secret_id)
         timestamp_text = headers.get("x-tc-timestamp")
         timestamp = self._timestamp(timestamp_text, "X-TC-Timestamp")
-        signing.check_scope(auth, timestamp)
+        signing.check_scope(auth, timestamp, api.service, headers.get("host", ""))
         query = _raw_query(request)
         body = b"" if request.method == "GET" else await _body(request, MAX_TC3_POST_BYTES)
         unsigned = headers.get("x-tc-content-sha256") == signing.UNSIGNED_PAYLOAD
@@ -213,8 +213,9 @@ class Tc3Endpoint:
                 )
             else:
                 common[key] = value
-        model, handler = self._resolve(common.get("Action"), "Action", progress)
-        _check_version(common.get("Version"), "Version")
+        _api, model, handler = self._resolve(
+            common.get("Action"), "Action", common.get("Version"), "Version", progress
+        )
         if common.get("Token"):
             raise _token_refused("Token")
         for name in ("SecretId", "Signature", "Timestamp", "Nonce"):
@@ -241,28 +242,51 @@ class Tc3Endpoint:
     # --- shared steps ------------------------------------------------------------------------
 
     def _resolve(
-        self, name: str | None, where: str, progress: _Progress
-    ) -> tuple[type[BaseModel], Handler]:
+        self,
+        name: str | None,
+        where: str,
+        version: str | None,
+        version_where: str,
+        progress: _Progress,
+    ) -> tuple[Api, type[BaseModel], Handler]:
         if not name:
             raise errors.MissingParameter(
                 "The request is missing the action: send the X-TC-Action header "
                 "(or the Action parameter of a signature-v1 request)",
                 parameter=where,
             )
-        if name not in KNOWN and name not in EXTENSIONS:
+        api = self._apis.get(version or "")
+        if api is None:
+            # batch-api.md §1.1: the action is checked before the version, so it is looked up
+            # in every API this endpoint serves.
+            owner = next((a for a in self._apis.values() if name in a.known | a.extensions), None)
+            if owner is None:
+                raise errors.UnknownAction(
+                    f"The action `{name}` does not exist in {self._described()}", parameter=where
+                )
+            if name not in owner.actions:
+                progress.api, progress.action = owner, name
+                raise errors.Unsupported(owner.not_offered(name), parameter=where)
+            raise errors.InvalidParameterValue(
+                f"The version `{version or ''}` is not supported: use {owner.version} for "
+                f"{owner.title} actions",
+                parameter=version_where,
+                code="NoSuchVersion",
+            )
+        progress.api = api
+        if name not in api.known and name not in api.extensions:
             raise errors.UnknownAction(
-                f"The action `{name}` does not exist in Batch API version {VERSION}",
+                f"The action `{name}` does not exist in {api.title} version {api.version}",
                 parameter=where,
             )
         progress.action = name
-        entry = self._actions.get(name)
+        entry = api.actions.get(name)
         if entry is None:
-            where_offered = "only by the cloud" if name in CLOUD_ONLY else "by this server"
-            raise errors.Unsupported(
-                f"The action `{name}` is not offered by batchd ({where_offered})",
-                parameter=where,
-            )
-        return entry
+            raise errors.Unsupported(api.not_offered(name), parameter=where)
+        return api, *entry
+
+    def _described(self) -> str:
+        return " or ".join(f"{api.title} version {api.version}" for api in self._apis.values())
 
     def _timestamp(self, text: str | None, where: str) -> int:
         if not text:
@@ -292,20 +316,11 @@ class Tc3Endpoint:
                 parameter="Region",
                 code="UnsupportedRegion",
             )
-        return Scope(credential.app_id, region or self._default_region)
+        return Scope(credential.app_id, canonical_region(region or self._default_region))
 
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
-
-
-def _check_version(version: str | None, where: str) -> None:
-    if version != VERSION:
-        raise errors.InvalidParameterValue(
-            f"The version `{version or ''}` is not supported: use {VERSION}",
-            parameter=where,
-            code="NoSuchVersion",
-        )
 
 
 def _token_refused(where: str) -> errors.BatchdError:

@@ -1,4 +1,5 @@
-"""The request signatures of the Batch API: TC3-HMAC-SHA256 and signature v1 (batch-api.md §1.2)."""
+"""The request signatures of API 3.0 (batch-api.md §1.2): TC3-HMAC-SHA256, with the host and
+service forms every official SDK signs (tdmq-api.md §4), and signature v1."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from datetime import UTC, datetime
 from batchd.domain import errors
 
 ALGORITHM = "TC3-HMAC-SHA256"
-SERVICE = "batch"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 REQUIRED_HEADERS = ("content-type", "host")
 V1_METHODS = {"HmacSHA1": hashlib.sha1, "HmacSHA256": hashlib.sha256}
@@ -77,11 +77,12 @@ def parse_authorization(value: str) -> Authorization:
     return Authorization(scope[0], scope[1], scope[2], signed, fields["Signature"].lower())
 
 
-def check_scope(auth: Authorization, timestamp: int) -> None:
-    """The credential scope must name this service and the timestamp's UTC date."""
-    if auth.service != SERVICE:
+def check_scope(auth: Authorization, timestamp: int, service: str, host: str) -> None:
+    """The credential scope must name the API's `service` (or the one a client derives from the
+    `host` it was given: `client_services`) and the timestamp's UTC date."""
+    if auth.service != service and auth.service not in client_services(host):
         raise errors.SignatureMismatch(
-            f"The credential scope names service {auth.service!r}; sign for {SERVICE!r}",
+            f"The credential scope names service {auth.service!r}; sign for {service!r}",
             parameter="Authorization",
         )
     date = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
@@ -90,6 +91,33 @@ def check_scope(auth: Authorization, timestamp: int) -> None:
             f"The credential scope date {auth.date} is not the UTC date of X-TC-Timestamp ({date})",
             parameter="Authorization",
         )
+
+
+def without_port(host: str) -> str:
+    """`127.0.0.1:8910` -> `127.0.0.1`, `[::1]:8910` -> `[::1]`; a host without a port as is."""
+    name, colon, port = host.rpartition(":")
+    if colon and port.isdigit() and (not name.startswith("[") or name.endswith("]")):
+        return name
+    return host
+
+
+def client_services(host: str) -> set[str]:
+    """The services an SDK that derives its service from the endpoint's first label (Node.js,
+    Java, PHP, .NET: tdmq-api.md §4) signs for when it was given `host`: `127` for
+    `127.0.0.1:8910`, `localhost:8910` for `localhost:8910`."""
+    return {host.split(".")[0], without_port(host).split(".")[0]} - {""}
+
+
+def host_forms(host: str) -> list[str]:
+    """The `host:` values clients sign for a request that arrived with `Host: host`: as sent,
+    without the port (Node.js), and with a scheme in front (tccli's endpoint as given)."""
+    forms = [host]
+    bare = without_port(host)
+    if bare != host:
+        forms.append(bare)
+    if "://" not in host:
+        forms += [f"http://{host}", f"https://{host}"]
+    return forms
 
 
 def payload_hash(body: bytes, unsigned: bool) -> str:
@@ -142,24 +170,28 @@ def verify_tc3(
     hashed_payload: str,
     timestamp: str,
 ) -> bool:
-    """Whether the signature holds over the signed header values as sent or lower-cased."""
+    """Whether the signature holds over the signed header values as sent or lower-cased, with
+    the host in any of its `host_forms`."""
     values = [headers.get(name) for name in auth.signed_headers]
     present = [value for value in values if value is not None]
     if len(present) != len(values):
         return False
-    for variant in (present, [value.lower() for value in present]):
-        expected = tc3_signature(
-            secret_key,
-            auth,
-            method=method,
-            path=path,
-            query=query,
-            header_values=variant,
-            hashed_payload=hashed_payload,
-            timestamp=timestamp,
-        )
-        if hmac.compare_digest(expected, auth.signature):
-            return True
+    host_at = auth.signed_headers.index("host")
+    for host in host_forms(present[host_at]):
+        with_host = [*present[:host_at], host, *present[host_at + 1 :]]
+        for variant in (with_host, [value.lower() for value in with_host]):
+            expected = tc3_signature(
+                secret_key,
+                auth,
+                method=method,
+                path=path,
+                query=query,
+                header_values=variant,
+                hashed_payload=hashed_payload,
+                timestamp=timestamp,
+            )
+            if hmac.compare_digest(expected, auth.signature):
+                return True
     return False
 
 

@@ -128,6 +128,20 @@ def list_queues(
     return total, [_to_queue(row) for row in rows]
 
 
+def dead_letter_sources(conn: Connection, scope: Scope, name: str) -> list[Queue]:
+    """The queues of `scope` whose dead letters go to the queue `name`."""
+    rows = conn.execute(
+        select(queues)
+        .where(
+            queues.c.account == scope.account,
+            queues.c.region == scope.region,
+            func.lower(queues.c.dead_letter_queue) == name.lower(),
+        )
+        .order_by(queues.c.pk)
+    ).all()
+    return [_to_queue(row) for row in rows]
+
+
 def stored_count(conn: Connection, queue: Queue) -> int:
     return int(conn.execute(select(queues.c.msg_num).where(queues.c.pk == queue.pk)).scalar_one())
 
