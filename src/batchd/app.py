@@ -7,6 +7,7 @@ it, so that client commands such as `batchd queue list` start in a fraction of t
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -41,16 +42,27 @@ def build_app(settings: Settings) -> Starlette:
     from batchd.compute.local import LocalDaskBackend
     from batchd.compute.managed import ClusterManagerBackend
     from batchd.compute.zoned import ZonedBackend
+    from batchd.control.accounts import AccountService
     from batchd.control.controller import Controller
     from batchd.control.notify import Notifier
     from batchd.control.service import BatchService
     from batchd.mq.context import Context
     from batchd.mq.service import MessageService
-    from batchd.store import database, migrate
+    from batchd.store import database, migrate, single_writer
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     writer, reader = database.create_engines(settings.effective_database_url)
-    migrate.upgrade(writer)
+    # Before anything is migrated or recovered: a second server changes nothing.
+    held = single_writer.acquire(
+        settings.data_dir,
+        writer,
+        f"the batchd server of pid {os.getpid()} on http://{settings.host}:{settings.port}",
+    )
+    try:
+        migrate.upgrade(writer)
+    except BaseException:
+        held.release()
+        raise
     db = database.Database(writer, reader)
     ctx = Context(db=db)
     service = MessageService(ctx, push_timeout=settings.push_timeout)
@@ -64,9 +76,14 @@ def build_app(settings: Settings) -> Starlette:
     )
     batch = BatchService(ctx, controller, notifier)
 
+    credential = settings.credential()
+    keyring = Keyring([])
+    accounts = AccountService(ctx, credential, keyring.replace)
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         db.start(asyncio.get_running_loop())
+        await accounts.start()
         service.start()
         local = LocalDaskBackend(
             controller,
@@ -94,10 +111,9 @@ def build_app(settings: Settings) -> Starlette:
             await backend.close()
             await service.stop()
             db.stop()
+            held.release()
             log.info("batchd stopped", extra={"event": "stopped"})
 
-    credential = settings.credential()
-    keyring = Keyring([credential])
     app = server.build(
         service,
         keyring,
@@ -105,6 +121,7 @@ def build_app(settings: Settings) -> Starlette:
         lifespan,
         batch=batch,
         console_secret=credential.secret_key,
+        accounts=accounts,
     )
     app.state.stop_polling = ctx.signals.close
     return app
@@ -127,9 +144,14 @@ def _settle_heap() -> None:
 
 def serve(settings: Settings) -> None:
     from batchd.api import server
+    from batchd.store.single_writer import StoreInUse
 
     configure_logging(settings.log_level)
-    app = build_app(settings)
+    try:
+        app = build_app(settings)
+    except StoreInUse as error:
+        print(f"batchd: {error}", file=sys.stderr)
+        sys.exit(1)
     cli.announce(settings)
     server.serve(app, settings.host, settings.port, settings.log_level, app.state.stop_polling)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import secrets
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from batchd.domain import account
 from batchd.domain.account import Credential
 from batchd.domain.scope import canonical_region
 from batchd.domain.zones import ZonesError, ZoneSources
@@ -180,11 +180,7 @@ def _with_credentials(settings: Settings, create: bool) -> Settings:
                 f"no credentials: {settings.credentials_path} does not exist; "
                 "start `batchd serve` once, or set BATCHD_SECRET_ID and BATCHD_SECRET_KEY"
             )
-        stored = Credential(
-            app_id=str(1_000_000_000 + secrets.randbelow(999_999_999)),
-            secret_id="AKID" + secrets.token_hex(16),
-            secret_key=secrets.token_urlsafe(24),
-        )
+        stored = account.new_credential(account.new_app_id())
         write_credentials(settings.credentials_path, stored)
     return replace(
         settings,

@@ -14,15 +14,21 @@ NONCE_MEMORY_SECONDS = 600
 
 
 class Keyring:
-    """The API keys batchd accepts."""
+    """The API keys batchd accepts: the enabled keys of every account, replaced as a whole
+    whenever they change (a lookup stays a dict lookup on every request)."""
 
     def __init__(self, credentials: Iterable[Credential]) -> None:
+        self._by_id = {credential.secret_id: credential for credential in credentials}
+
+    def replace(self, credentials: Iterable[Credential]) -> None:
         self._by_id = {credential.secret_id: credential for credential in credentials}
 
     def lookup(self, secret_id: str) -> Credential:
         credential = self._by_id.get(secret_id)
         if credential is None:
-            raise errors.UnknownSecretId(parameter="SecretId")
+            raise errors.UnknownSecretId(
+                "secret id does not exist or is disabled", parameter="SecretId"
+            )
         return credential
 
 

@@ -22,6 +22,7 @@ from batchd.api.tc3.actions import batch_api
 from batchd.api.tc3.dispatch import METHODS as TC3_METHODS
 from batchd.api.tc3.dispatch import Tc3Endpoint
 from batchd.api.tdmq.api import tdmq_api
+from batchd.control.accounts import AccountService
 from batchd.control.service import BatchService
 from batchd.control.templates import TemplateService
 from batchd.mq.service import MessageService
@@ -39,6 +40,7 @@ def build(
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
     batch: BatchService | None = None,
     console_secret: str | None = None,
+    accounts: AccountService | None = None,
 ) -> Starlette:
     """The routes of every surface; the console (at /console) needs the batch service and
     `console_secret`, the API secret its session key is derived from."""
@@ -51,7 +53,7 @@ def build(
         Route("/metrics", ops.metrics, methods=["GET"]),
     ]
     if batch is not None:
-        actions = handlers.build(batch, TemplateService(service.ctx))
+        actions = handlers.build(batch, TemplateService(service.ctx), accounts)
         apis = [batch_api(actions), tdmq_api(service)]
         tc3 = Tc3Endpoint(keyring, apis, metrics, region, service.ctx.clock)
         routes.append(Route("/", tc3.handle, methods=TC3_METHODS))

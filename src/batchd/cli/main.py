@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from batchd import settings as settings_module
 from batchd.cli import (
+    account_command,
     deadletter_command,
     env_command,
     event_command,
@@ -186,4 +187,5 @@ def build(serve: Callable[[Settings], None]) -> typer.Typer:
     job_command.register(app)
     env_command.register(app)
     event_command.register(app)
+    account_command.register(app)
     return app

@@ -6,6 +6,7 @@ BatchdError
 │   ├── TopicNotFound
 │   ├── SubscriptionNotFound
 │   ├── DeadLetterNotFound
+│   ├── AccountNotFound, ApiKeyNotFound
 │   └── InvalidReceiptHandle       unknown, superseded or expired receipt handle
 ├── MissingParameter              a required parameter is absent
 ├── InvalidParameter              the request is malformed (not a bad value)
@@ -29,11 +30,13 @@ BatchdError
 │   ├── MessageTooLarge, BatchTooLarge, QueueFull
 │   ├── QueueQuotaReached, TopicQuotaReached, SubscriptionQuotaReached
 ├── ResourceInUse                 the resource exists or is busy
-│   ├── QueueExists, TopicExists, SubscriptionExists, TopicHasSubscriptions
+│   ├── QueueExists, TopicExists, SubscriptionExists, TopicHasSubscriptions, AccountExists
 ├── PreconditionFailed            the request is valid but the resource's state refuses it
 │   ├── TopicWithoutSubscription, NoSubscriptionMatched, RewindDisabled
 ├── AuthFailure                   the caller could not be authenticated
 │   ├── UnknownSecretId, SignatureMismatch, RequestExpired, NonceReplayed, TokenUnsupported
+│   └── Unauthorized               authenticated, but the account may not do this
+├── RateLimited                   the key sent more requests than its rate allows
 ├── Unsupported                   valid elsewhere, not offered by batchd
 └── StoreUnavailable              the database could not be reached or stayed locked
 """
@@ -91,6 +94,14 @@ class SubscriptionNotFound(NotFound):
 
 class DeadLetterNotFound(NotFound):
     default_message = "dead-lettered delivery does not exist"
+
+
+class AccountNotFound(NotFound):
+    default_message = "account does not exist: `batchd account list` shows them"
+
+
+class ApiKeyNotFound(NotFound):
+    default_message = "API key does not exist: `batchd key list` shows them"
 
 
 class InvalidReceiptHandle(NotFound):
@@ -277,6 +288,10 @@ class SubscriptionExists(ResourceInUse):
     default_message = "subscription already exists on this topic"
 
 
+class AccountExists(ResourceInUse):
+    default_message = "an account of this name exists already"
+
+
 class TopicHasSubscriptions(ResourceInUse):
     default_message = "the topic has subscriptions: unsubscribe all of them before deleting it"
 
@@ -322,6 +337,14 @@ class NonceReplayed(AuthFailure):
 
 class TokenUnsupported(AuthFailure):
     default_message = "temporary credentials (Token) are not supported: use a SecretId/SecretKey"
+
+
+class Unauthorized(AuthFailure):
+    default_message = "this key's account may not do that: ask the administrator"
+
+
+class RateLimited(BatchdError):
+    default_message = "too many requests with this key: slow down and retry"
 
 
 # --- the rest --------------------------------------------------------------------------------

@@ -86,6 +86,8 @@ CODES: dict[type[e.BatchdError], tuple[int, int, str]] = {
     e.RewindDisabled: (6050, 10670, "your queue cannot be rewinded"),
     e.AuthFailure: (4100, 10030, "authentication failed"),
     e.UnknownSecretId: (4100, 10270, "secret id is not existed"),
+    e.Unauthorized: (4100, 10030, "authentication failed"),
+    e.RateLimited: (4420, 10250, "qps throttling"),
     e.Unsupported: (4000, 10000, "invalid request parameters"),
     e.StoreUnavailable: (6000, 10050, "server internal error"),
 }

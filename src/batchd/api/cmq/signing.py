@@ -49,6 +49,7 @@ def verify(
         expected = sign(
             secret_key, source_string(method, candidate, path, params), signature_method
         )
-        if hmac.compare_digest(expected, signature):
+        # As bytes: a signature with non-ASCII characters is simply wrong, not an error.
+        if hmac.compare_digest(expected.encode(), signature.encode("utf-8", "surrogatepass")):
             return True
     return False

@@ -8,6 +8,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from batchd.api import json_text
+from batchd.domain import errors
+
 
 @dataclass(frozen=True, slots=True)
 class Body:
@@ -40,8 +43,8 @@ def _json(text: str) -> Any:
     if not text.startswith(("{", "[")):
         return None
     try:
-        return json.loads(text)
-    except ValueError:
+        return json_text.loads(text)
+    except errors.MalformedBody:  # shown raw
         return None
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import Route
 
+from batchd.api import json_text
 from batchd.api.console.bridge import ActionFailed, batch_refusal
 from batchd.api.console.guard import BASE, Deps, Visit, page
 from batchd.domain import errors
@@ -55,9 +56,9 @@ def attach(data: dict[str, Any], topic: str, events: list[str]) -> None:
 def parse(text: str) -> dict[str, Any]:
     """The editor's text as a request object, refused as the API refuses a bad JSON body."""
     try:
-        data = json.loads(text)
-    except ValueError as error:
-        raise batch_refusal(errors.MalformedBody(f"The body is not valid JSON: {error}")) from None
+        data = json_text.loads(text)
+    except errors.MalformedBody as error:
+        raise batch_refusal(error) from None
     if not isinstance(data, dict):
         raise batch_refusal(errors.MalformedBody("The body must be a JSON object"))
     return data

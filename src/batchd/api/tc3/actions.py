@@ -12,6 +12,13 @@ action (TC3-signed, `X-TC-Version: 2017-03-12`; the SDK's `call_json` reaches th
   TaskInstanceAttemptSet [{TaskInstanceIndex, Attempt}]}: the attempt each instance is on (1 for
   the first; the API's TaskInstanceView has no such field, and a field it does not know would
   make the official SDK warn on every DescribeTask).
+- Accounts and API keys (the CLI's `batchd account` and `batchd key`): `CreateAccount`
+  {AccountName} -> {AppId, SecretId, SecretKey} (the administrator only); `DescribeAccounts` {}
+  -> {TotalCount, AccountSet [{AppId, AccountName, Admin, KeyCount, CreateTime}]};
+  `CreateApiKey` {AppId} -> {AppId, SecretId, SecretKey}; `DescribeApiKeys` {AppId?} ->
+  {TotalCount, ApiKeySet [{SecretId, AppId, Enabled, CreateTime}]}; `DisableApiKey`,
+  `EnableApiKey`, `DeleteApiKey` {SecretId}. The administrator manages every account's keys, any
+  other account its own; a new key's SecretKey is shown once.
 """
 
 from __future__ import annotations
@@ -68,8 +75,28 @@ CLOUD_ONLY = frozenset(
 
 KNOWN = SELF_HOSTED | CLOUD_ONLY
 
+# Accounts and API keys (module docstring), served by `handlers_accounts`.
+ACCOUNT_EXTENSIONS = frozenset(
+    {
+        "CreateAccount",
+        "DescribeAccounts",
+        "CreateApiKey",
+        "DescribeApiKeys",
+        "DisableApiKey",
+        "EnableApiKey",
+        "DeleteApiKey",
+    }
+)
+
 # batchd extensions (module docstring): not actions of the API, so not in KNOWN.
-EXTENSIONS = frozenset({"DescribeEvents", "ReplayEvents", "DescribeTaskInstanceAttempts"})
+EXTENSIONS = frozenset(
+    {
+        "DescribeEvents",
+        "ReplayEvents",
+        "DescribeTaskInstanceAttempts",
+        *ACCOUNT_EXTENSIONS,
+    }
+)
 
 
 def batch_api(actions: Mapping[str, tuple[type[BaseModel], Handler]]) -> Api:

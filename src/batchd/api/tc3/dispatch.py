@@ -10,7 +10,6 @@ actions of TDMQ.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import urllib.parse
@@ -24,6 +23,7 @@ from pydantic import BaseModel
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from batchd.api import json_text
 from batchd.api.auth import TIMESTAMP_WINDOW_SECONDS, Keyring
 from batchd.api.metrics import RequestMetrics
 from batchd.api.tc3 import envelope, form, signing, validation
@@ -397,10 +397,7 @@ def _post_data(content_type: str, body: bytes, model: type[BaseModel]) -> dict[s
     text = _text(body)
     if not text.strip():
         return {}
-    try:
-        data = json.loads(text)
-    except ValueError as error:
-        raise errors.MalformedBody(f"The body is not valid JSON: {error}") from None
+    data = json_text.loads(text)
     if not isinstance(data, dict):
         raise errors.MalformedBody("The body must be a JSON object")
     return data

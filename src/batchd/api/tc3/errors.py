@@ -72,6 +72,11 @@ CODES: dict[type[e.BatchdError], str] = {
     e.RequestExpired: "AuthFailure.SignatureExpire",
     e.NonceReplayed: "AuthFailure.InvalidAuthorization",
     e.TokenUnsupported: "AuthFailure.TokenFailure",
+    e.Unauthorized: "AuthFailure.UnauthorizedOperation",
+    e.RateLimited: "RequestLimitExceeded",
+    e.AccountNotFound: "ResourceNotFound",
+    e.ApiKeyNotFound: "ResourceNotFound",
+    e.AccountExists: "ResourceInUse",
     e.Unsupported: "UnsupportedOperation",
     e.StoreUnavailable: INTERNAL,
 }

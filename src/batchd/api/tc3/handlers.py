@@ -4,17 +4,26 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from batchd.api.tc3 import handlers_env, handlers_events, handlers_job, handlers_template
+from batchd.api.tc3 import (
+    handlers_accounts,
+    handlers_env,
+    handlers_events,
+    handlers_job,
+    handlers_template,
+)
 from batchd.api.tc3.dispatch import Handler
+from batchd.control.accounts import AccountService
 from batchd.control.service import BatchService
 from batchd.control.templates import TemplateService
 
 
 def build(
-    service: BatchService, templates: TemplateService
+    service: BatchService, templates: TemplateService, accounts: AccountService | None = None
 ) -> dict[str, tuple[type[BaseModel], Handler]]:
-    """Every served action: its request model and its handler."""
+    """Every served action: its request model and its handler (the account actions when
+    `accounts` is given)."""
     return {
+        **(handlers_accounts.build(accounts) if accounts is not None else {}),
         **handlers_template.build(templates),
         **handlers_job.build(service.jobs),
         **handlers_env.build(service.envs),
