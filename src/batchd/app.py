@@ -122,6 +122,7 @@ def build_app(settings: Settings) -> Starlette:
         batch=batch,
         console_secret=credential.secret_key,
         accounts=accounts,
+        rate_limit=settings.rate_limit,
     )
     app.state.stop_polling = ctx.signals.close
     return app

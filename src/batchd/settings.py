@@ -44,6 +44,7 @@ class Settings:
     # Multiplies the cloud's waits before replacing a node whose creation failed (600-3600 s).
     node_recreate_wait_scale: float = 1.0
     zones: ZoneSources = field(default_factory=ZoneSources)  # where nodes come from
+    rate_limit: float = 0.0  # requests per second each API key may send; 0: no limit
 
     @property
     def effective_database_url(self) -> str:
@@ -155,6 +156,11 @@ def load(
             f"node recreate wait scale {settings.node_recreate_wait_scale} "
             "(BATCHD_NODE_RECREATE_WAIT_SCALE) must be a number >= 0, e.g. "
             "--node-recreate-wait-scale 0.1 to wait 60 s instead of 600 s"
+        )
+    if not settings.rate_limit >= 0:
+        raise SettingsError(
+            f"rate limit {settings.rate_limit} (BATCHD_RATE_LIMIT) must be a number of requests "
+            "per second >= 0 (0: no limit), e.g. --rate-limit 200"
         )
     if settings.database_url and "://" not in settings.database_url:
         raise SettingsError(

@@ -32,6 +32,31 @@ class Keyring:
         return credential
 
 
+class RateLimiter:
+    """A token bucket per SecretId: `rate` requests a second, bursts of `2 * rate`; a key over
+    its rate is refused at once (RateLimited) instead of slowing everyone else. 0: no limit."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._rate = rate
+        self._burst = 2 * rate
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # secret id -> (tokens, when)
+
+    def take(self, secret_id: str) -> None:
+        if not self._rate:
+            return
+        now = self._clock()
+        tokens, then = self._buckets.get(secret_id, (self._burst, now))
+        tokens = min(self._burst, tokens + (now - then) * self._rate)
+        if tokens < 1:
+            self._buckets[secret_id] = (tokens, now)
+            raise errors.RateLimited(
+                f"this key may send {self._rate:g} requests a second: slow down and retry",
+                parameter="SecretId",
+            )
+        self._buckets[secret_id] = (tokens - 1, now)
+
+
 class NonceCache:
     """Remembers (SecretId, Nonce, Timestamp) for ten minutes to refuse replays."""
 

@@ -12,7 +12,7 @@ from types import FrameType
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route
 
-from batchd.api.auth import Keyring, NonceCache
+from batchd.api.auth import Keyring, NonceCache, RateLimiter
 from batchd.api.cmq.endpoint import PATH, CmqEndpoint
 from batchd.api.console import app as console_app
 from batchd.api.metrics import RequestMetrics
@@ -23,6 +23,7 @@ from batchd.api.tc3.dispatch import METHODS as TC3_METHODS
 from batchd.api.tc3.dispatch import Tc3Endpoint
 from batchd.api.tdmq.api import tdmq_api
 from batchd.control.accounts import AccountService
+from batchd.control.audit_trail import AuditTrail
 from batchd.control.service import BatchService
 from batchd.control.templates import TemplateService
 from batchd.mq.service import MessageService
@@ -41,11 +42,13 @@ def build(
     batch: BatchService | None = None,
     console_secret: str | None = None,
     accounts: AccountService | None = None,
+    rate_limit: float = 0.0,
 ) -> Starlette:
     """The routes of every surface; the console (at /console) needs the batch service and
     `console_secret`, the API secret its session key is derived from."""
     metrics = RequestMetrics()
-    cmq = CmqEndpoint(service, keyring, NonceCache(service.ctx.clock), metrics, region)
+    limiter = RateLimiter(rate_limit)  # one bucket per key, whichever protocol it signs
+    cmq = CmqEndpoint(service, keyring, NonceCache(service.ctx.clock), metrics, region, limiter)
     ops = Ops(service, metrics)
     routes: list[BaseRoute] = [
         Route(PATH, cmq.handle, methods=ALL_METHODS),
@@ -53,9 +56,12 @@ def build(
         Route("/metrics", ops.metrics, methods=["GET"]),
     ]
     if batch is not None:
-        actions = handlers.build(batch, TemplateService(service.ctx), accounts)
+        account_services = (
+            None if accounts is None else (accounts, AuditTrail(service.ctx, accounts))
+        )
+        actions = handlers.build(batch, TemplateService(service.ctx), account_services)
         apis = [batch_api(actions), tdmq_api(service)]
-        tc3 = Tc3Endpoint(keyring, apis, metrics, region, service.ctx.clock)
+        tc3 = Tc3Endpoint(keyring, apis, metrics, region, service.ctx.clock, limiter)
         routes.append(Route("/", tc3.handle, methods=TC3_METHODS))
         if console_secret is not None:
             console = console_app.build(

@@ -15,6 +15,7 @@ from rich.markup import escape
 from batchd import settings as settings_module
 from batchd.cli import (
     account_command,
+    audit_command,
     deadletter_command,
     env_command,
     event_command,
@@ -131,6 +132,14 @@ def build(serve: Callable[[Settings], None]) -> typer.Typer:
                 "counts as failed (BATCHD_NODE_START_TIMEOUT). Default: 60"
             ),
         ] = None,
+        rate_limit: Annotated[
+            float | None,
+            typer.Option(
+                help="Requests per second each API key may send, with bursts of twice as many; "
+                "more answer RequestLimitExceeded (CMQ: 4420) (BATCHD_RATE_LIMIT). "
+                "Default: 0, no limit"
+            ),
+        ] = None,
         node_recreate_wait_scale: Annotated[
             float | None,
             typer.Option(
@@ -166,6 +175,7 @@ def build(serve: Callable[[Settings], None]) -> typer.Typer:
                     "event_body_encoding": event_body_encoding,
                     "node_start_timeout": node_start_timeout,
                     "node_recreate_wait_scale": node_recreate_wait_scale,
+                    "rate_limit": rate_limit,
                     "zones": zones,
                 },
                 create_credentials=True,
@@ -188,4 +198,5 @@ def build(serve: Callable[[Settings], None]) -> typer.Typer:
     env_command.register(app)
     event_command.register(app)
     account_command.register(app)
+    audit_command.register(app)
     return app

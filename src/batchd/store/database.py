@@ -12,6 +12,7 @@ import concurrent.futures
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -20,7 +21,10 @@ from sqlalchemy import Connection, Engine, Table, create_engine, event, insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from batchd.domain.audit import Call
+from batchd.store import audit
 from batchd.store import errors as store_errors
+from batchd.store.repos import audit as audit_repo
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +172,9 @@ class Database:
     def submit(self, work: Callable[[Tx], T]) -> concurrent.futures.Future[T]:
         if self._thread is None:
             raise RuntimeError("Database.start() has not been called")
+        call = audit.CALLER.get()
+        if call is not None and not call.recorded:
+            work = _audited(work, call)
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         self._jobs.put(_Job(work=work, future=future))
         return future
@@ -297,6 +304,18 @@ class Database:
                 job.future.set_exception(job.error)
             else:
                 job.future.set_result(job.result)
+
+
+def _audited(work: Callable[[Tx], T], call: Call) -> Callable[[Tx], T]:
+    """`work`, and the audit entry of the request it belongs to, in one unit."""
+
+    def unit(tx: Tx) -> T:
+        result = work(tx)
+        audit_repo.record(tx.conn, call, int(time.time() * 1000))
+        tx.after_commit(lambda: setattr(call, "recorded", True))
+        return result
+
+    return unit
 
 
 def _run_callbacks(callbacks: list[Callable[[], None]]) -> None:

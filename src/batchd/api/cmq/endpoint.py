@@ -14,7 +14,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from batchd.api.auth import Keyring, NonceCache
+from batchd.api import audit_call
+from batchd.api.auth import Keyring, NonceCache, RateLimiter
 from batchd.api.cmq import errors as cmq_errors
 from batchd.api.cmq import signing
 from batchd.api.cmq.actions import ACTIONS, WIRE_NAMES
@@ -24,6 +25,7 @@ from batchd.api.metrics import RequestMetrics
 from batchd.domain import errors
 from batchd.domain.scope import Scope, canonical_region, is_region
 from batchd.mq.service import MessageService
+from batchd.store import audit
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,9 @@ class CmqEndpoint:
         nonces: NonceCache,
         metrics: RequestMetrics,
         region: str,
+        limiter: RateLimiter | None = None,
     ) -> None:
+        self._limiter = limiter or RateLimiter(0)
         self._service = service
         self._keyring = keyring
         self._nonces = nonces
@@ -65,7 +69,17 @@ class CmqEndpoint:
                     request, action.handler(self._service, scope, params)
                 )
             else:
-                reply = await action.handler(self._service, scope, params)
+                recorded = audit_call.call(
+                    "cmq",
+                    action_name,
+                    scope,
+                    common["SecretId"],
+                    request_id,
+                    pairs,
+                    audit_call.CMQ_FIELDS,
+                )
+                with audit.calling(recorded):
+                    reply = await action.handler(self._service, scope, params)
         except errors.BatchdError as error:
             parameter = WIRE_NAMES.get(error.parameter or "", error.parameter)
             code, message = cmq_errors.render(error, parameter)
@@ -144,6 +158,7 @@ class CmqEndpoint:
         ):
             raise errors.SignatureMismatch(parameter="Signature")
         self._nonces.remember(common["SecretId"], common["Nonce"], common["Timestamp"])
+        self._limiter.take(credential.secret_id)
         region = common.get("Region") or self._region
         if not is_region(region):
             raise errors.InvalidParameterValue(parameter="Region")

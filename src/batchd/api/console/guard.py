@@ -20,8 +20,10 @@ from batchd.api.console.bridge import ActionFailed, BatchActions, MessageActions
 from batchd.api.console.render import Views
 from batchd.control.service import BatchService
 from batchd.domain import errors
+from batchd.domain.audit import Call
 from batchd.domain.scope import Scope
 from batchd.mq.service import MessageService
+from batchd.store import audit
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +161,21 @@ def page(
             form = await _form(deps, request) if request.method == "POST" else FormData()
             if isinstance(form, Response):
                 return form
-            return await _run(handler, Visit(request, signed_in.scope, form, deps), back)
+            recorded = (
+                Call(
+                    secret_id=signed_in.secret_id,
+                    account=signed_in.scope.account,
+                    region=signed_in.scope.region,
+                    protocol="console",
+                    action=f"POST {request.url.path}",
+                    resource=request.url.path,
+                    request_id=str(uuid.uuid4()),
+                )
+                if request.method == "POST"
+                else None
+            )
+            with audit.calling(recorded):
+                return await _run(handler, Visit(request, signed_in.scope, form, deps), back)
         except ActionFailed as failure:
             status = 404 if failure.not_found else 400
             if fragment:

@@ -45,7 +45,12 @@ def csrf_token(request: Request) -> str:
 
 def csrf_ok(request: Request, sent: object) -> bool:
     token = request.session.get("csrf")
-    return isinstance(token, str) and isinstance(sent, str) and hmac.compare_digest(token, sent)
+    # As bytes: a token with non-ASCII characters is simply wrong, not an error.
+    return (
+        isinstance(token, str)
+        and isinstance(sent, str)
+        and hmac.compare_digest(token.encode(), sent.encode("utf-8", "surrogatepass"))
+    )
 
 
 def current(request: Request, keyring: Keyring) -> SignedIn | None:

@@ -18,7 +18,10 @@ action (TC3-signed, `X-TC-Version: 2017-03-12`; the SDK's `call_json` reaches th
   `CreateApiKey` {AppId} -> {AppId, SecretId, SecretKey}; `DescribeApiKeys` {AppId?} ->
   {TotalCount, ApiKeySet [{SecretId, AppId, Enabled, CreateTime}]}; `DisableApiKey`,
   `EnableApiKey`, `DeleteApiKey` {SecretId}. The administrator manages every account's keys, any
-  other account its own; a new key's SecretKey is shown once.
+  other account its own; a new key's SecretKey is shown once. `DescribeAuditEvents` {AppId?,
+  Since? (UTC `YYYY-MM-DDTHH:MM:SSZ`), AfterId?, Limit? (1-1000, 100)} -> {AuditEventSet [{Id,
+  Time, SecretId, AppId, Region, Protocol, Action, Resource, Result, RequestId}], LastId}: the
+  administrator reads every account's entries, another account its own.
 """
 
 from __future__ import annotations
@@ -85,6 +88,7 @@ ACCOUNT_EXTENSIONS = frozenset(
         "DisableApiKey",
         "EnableApiKey",
         "DeleteApiKey",
+        "DescribeAuditEvents",
     }
 )
 

@@ -23,8 +23,8 @@ from pydantic import BaseModel
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from batchd.api import json_text
-from batchd.api.auth import TIMESTAMP_WINDOW_SECONDS, Keyring
+from batchd.api import audit_call, json_text
+from batchd.api.auth import TIMESTAMP_WINDOW_SECONDS, Keyring, RateLimiter
 from batchd.api.metrics import RequestMetrics
 from batchd.api.tc3 import envelope, form, signing, validation
 from batchd.api.tc3 import errors as tc3_errors
@@ -32,6 +32,7 @@ from batchd.api.tc3.apis import Api, Handler
 from batchd.domain import errors
 from batchd.domain.account import Credential
 from batchd.domain.scope import MAX_REGION, Scope, canonical_region, is_region
+from batchd.store import audit
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class _Progress:
 @dataclass(frozen=True, slots=True)
 class _Call:
     scope: Scope
+    secret_id: str
     model: type[BaseModel]
     handler: Handler
     data: dict[str, Any]
@@ -101,7 +103,9 @@ class Tc3Endpoint:
         metrics: RequestMetrics,
         default_region: str,
         clock: Callable[[], float] = time.time,
+        limiter: RateLimiter | None = None,
     ) -> None:
+        self._limiter = limiter or RateLimiter(0)
         self._keyring = keyring
         self._apis = {api.version: api for api in apis}
         self._metrics = metrics
@@ -116,7 +120,17 @@ class Tc3Endpoint:
         try:
             call = await self._read(request, progress)
             parsed = validation.parse(call.model, call.data)
-            fields = await call.handler(call.scope, parsed)
+            assert progress.api is not None  # the call was resolved
+            recorded = audit_call.call(
+                progress.api.service,
+                progress.action,
+                call.scope,
+                call.secret_id,
+                request_id,
+                call.data,
+            )
+            with audit.calling(recorded):
+                fields = await call.handler(call.scope, parsed)
             response = envelope.success(request_id, fields)
             code = "0"
         except errors.BatchdError as error:
@@ -187,11 +201,13 @@ class Tc3Endpoint:
             timestamp=str(timestamp_text),
         ):
             raise _signature_refused()
+        self._limiter.take(credential.secret_id)
         if request.method == "GET":
             data = form.rebuild(_pairs(query, "query string"), model)
         else:
             data = _post_data(headers.get("content-type", ""), body, model)
-        return _Call(self._scope(credential, headers.get("x-tc-region")), model, handler, data)
+        scope = self._scope(credential, headers.get("x-tc-region"))
+        return _Call(scope, credential.secret_id, model, handler, data)
 
     # --- signature v1 ------------------------------------------------------------------------
 
@@ -236,8 +252,10 @@ class Tc3Endpoint:
         )
         if not signing.verify_v1(credential.secret_key, source, common["Signature"], method_name):
             raise _signature_refused()
+        self._limiter.take(credential.secret_id)
         data = form.rebuild(rest, model)
-        return _Call(self._scope(credential, common.get("Region")), model, handler, data)
+        scope = self._scope(credential, common.get("Region"))
+        return _Call(scope, credential.secret_id, model, handler, data)
 
     # --- shared steps ------------------------------------------------------------------------
 

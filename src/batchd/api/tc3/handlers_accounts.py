@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -10,12 +11,16 @@ from pydantic import BaseModel
 from batchd.api.tc3 import models_accounts as m
 from batchd.api.tc3.apis import Handler
 from batchd.control.accounts import AccountService
+from batchd.control.audit_trail import AuditTrail
+from batchd.domain import errors
 from batchd.domain.account import Credential
 from batchd.domain.events import iso
 from batchd.domain.scope import Scope
 
 
-def build(accounts: AccountService) -> dict[str, tuple[type[BaseModel], Handler]]:
+def build(
+    accounts: AccountService, trail: AuditTrail
+) -> dict[str, tuple[type[BaseModel], Handler]]:
     async def create_account(scope: Scope, r: m.CreateAccountRequest) -> dict[str, Any]:
         return _credential(await accounts.create_account(scope.account, r.AccountName))
 
@@ -65,7 +70,35 @@ def build(accounts: AccountService) -> dict[str, tuple[type[BaseModel], Handler]
         await accounts.delete_key(scope.account, r.SecretId)
         return {}
 
+    async def describe_audit(scope: Scope, r: m.DescribeAuditEventsRequest) -> dict[str, Any]:
+        found = await trail.entries(
+            scope.account,
+            r.AppId,
+            _since_ms(r.Since),
+            r.AfterId or 0,
+            DEFAULT_AUDIT_LIMIT if r.Limit is None else r.Limit,
+        )
+        return {
+            "AuditEventSet": [
+                {
+                    "Id": entry.entry_id,
+                    "Time": iso(entry.at_ms),
+                    "SecretId": entry.secret_id,
+                    "AppId": entry.account,
+                    "Region": entry.region,
+                    "Protocol": entry.protocol,
+                    "Action": entry.action,
+                    "Resource": entry.resource,
+                    "Result": entry.result,
+                    "RequestId": entry.request_id,
+                }
+                for entry in found
+            ],
+            "LastId": found[-1].entry_id if found else (r.AfterId or 0),
+        }
+
     return {
+        "DescribeAuditEvents": (m.DescribeAuditEventsRequest, describe_audit),
         "CreateAccount": (m.CreateAccountRequest, create_account),
         "DescribeAccounts": (m.DescribeAccountsRequest, describe_accounts),
         "CreateApiKey": (m.CreateApiKeyRequest, create_key),
@@ -74,6 +107,21 @@ def build(accounts: AccountService) -> dict[str, tuple[type[BaseModel], Handler]
         "EnableApiKey": (m.ApiKeyRequest, enable_key),
         "DeleteApiKey": (m.ApiKeyRequest, delete_key),
     }
+
+
+DEFAULT_AUDIT_LIMIT = 100
+
+
+def _since_ms(since: str | None) -> int:
+    if since is None:
+        return 0
+    try:
+        moment = datetime.strptime(since, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        raise errors.InvalidParameterValue(
+            "Since is a UTC time such as 2026-12-07T10:00:00Z", parameter="Since"
+        ) from None
+    return int(moment.timestamp() * 1000)
 
 
 def _credential(credential: Credential) -> dict[str, Any]:

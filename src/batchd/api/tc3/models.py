@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from batchd.api.tc3 import models_accounts as accounts
 from batchd.api.tc3 import models_env as env
 from batchd.api.tc3 import models_events as events
 from batchd.api.tc3 import models_job as job
@@ -49,5 +50,13 @@ EXTENSION_REQUESTS: Mapping[str, type[Wire]] = {
     "DescribeEvents": events.DescribeEventsRequest,
     "ReplayEvents": events.ReplayEventsRequest,
     "DescribeTaskInstanceAttempts": job.DescribeTaskInstanceAttemptsRequest,
+    "CreateAccount": accounts.CreateAccountRequest,
+    "DescribeAccounts": accounts.DescribeAccountsRequest,
+    "CreateApiKey": accounts.CreateApiKeyRequest,
+    "DescribeApiKeys": accounts.DescribeApiKeysRequest,
+    "DisableApiKey": accounts.ApiKeyRequest,
+    "EnableApiKey": accounts.ApiKeyRequest,
+    "DeleteApiKey": accounts.ApiKeyRequest,
+    "DescribeAuditEvents": accounts.DescribeAuditEventsRequest,
 }
 """The batchd extensions (`actions.EXTENSIONS`): action name -> request model."""

@@ -30,3 +30,10 @@ class ApiKeyRequest(Wire):
     """DisableApiKey, EnableApiKey, DeleteApiKey."""
 
     SecretId: SecretIdValue
+
+
+class DescribeAuditEventsRequest(Wire):
+    AppId: AppIdValue | None = None
+    Since: Annotated[str, text_max(32)] | None = None
+    AfterId: int | None = None
+    Limit: int | None = None
