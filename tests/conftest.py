@@ -115,3 +115,16 @@ def account(
 ) -> object:
     """The CMQ SDK pointed at the server, with each signature method."""
     return cmq_accounts(server.base_url, sign=request.param)
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A directory every user may write in (1777, in /tmp): commands run under user ids of
+    their own (compute/isolation.py), so files a test's commands share go here."""
+    import shutil
+    import tempfile
+
+    directory = Path(tempfile.mkdtemp(prefix="batchd-shared-"))
+    directory.chmod(0o1777)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)

@@ -11,6 +11,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from batchd import private_paths
 from batchd import settings as settings_module
 from batchd.cli import main as cli
 from batchd.settings import Settings
@@ -50,7 +51,7 @@ def build_app(settings: Settings) -> Starlette:
     from batchd.mq.service import MessageService
     from batchd.store import database, migrate, single_writer
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_paths.create_directory(settings.data_dir)
     writer, reader = database.create_engines(settings.effective_database_url)
     # Before anything is migrated or recovered: a second server changes nothing.
     held = single_writer.acquire(
@@ -63,6 +64,7 @@ def build_app(settings: Settings) -> Starlette:
     except BaseException:
         held.release()
         raise
+    _prepare_isolation(settings)
     db = database.Database(writer, reader)
     ctx = Context(db=db)
     service = MessageService(ctx, push_timeout=settings.push_timeout)
@@ -99,7 +101,9 @@ def build_app(settings: Settings) -> Starlette:
             )
             for key, source in settings.zones.others.items()
         }
-        backend = ZonedBackend(settings.zones, controller.zone_of, local, others)
+        backend = ZonedBackend(
+            settings.zones, controller.zone_of, local, others, settings.isolate_commands
+        )
         controller.start(backend)
         _settle_heap()
         log.info("batchd ready", extra={"event": "ready"})
@@ -123,9 +127,36 @@ def build_app(settings: Settings) -> Starlette:
         console_secret=credential.secret_key,
         accounts=accounts,
         rate_limit=settings.rate_limit,
+        tls=settings.tls is not None,
     )
     app.state.stop_polling = ctx.signals.close
     return app
+
+
+def _prepare_isolation(settings: Settings) -> None:
+    """Open the way from the data directory to the work dirs for commands that run under ids of
+    their own, or say why commands run with the server's rights."""
+    from batchd.compute import isolation
+
+    if not settings.isolate_commands:
+        log.warning(
+            "commands run as the nodes' own user (--no-isolate-commands): a command can read "
+            "the data directory, its database and other attempts' work dirs",
+            extra={"event": "isolation_off"},
+        )
+        return
+    if not isolation.can_switch():
+        log.warning(
+            "batchd does not run as root, so commands run as its own user: a command can read "
+            "the data directory %s, its database and other attempts' work dirs. Run batchd as "
+            "root to run each command under a user id of its own",
+            settings.data_dir.resolve(),
+            extra={"event": "isolation_unavailable"},
+        )
+        return
+    work_root = settings.data_dir.resolve() / "work"
+    private_paths.create_directory(work_root)
+    isolation.open_path_to(work_root, 2)
 
 
 def _settle_heap() -> None:
@@ -148,13 +179,30 @@ def serve(settings: Settings) -> None:
     from batchd.store.single_writer import StoreInUse
 
     configure_logging(settings.log_level)
+    private_paths.restrict_new_files()
+    try:
+        private_paths.require_private(
+            settings.data_dir, directory=True, flag="--allow-open-data-dir"
+        )
+    except private_paths.OpenToOthers as error:
+        if not settings.allow_open_data_dir:
+            print(f"batchd: {error}", file=sys.stderr)
+            sys.exit(2)
+        log.warning("%s: served anyway (--allow-open-data-dir)", error)
     try:
         app = build_app(settings)
     except StoreInUse as error:
         print(f"batchd: {error}", file=sys.stderr)
         sys.exit(1)
     cli.announce(settings)
-    server.serve(app, settings.host, settings.port, settings.log_level, app.state.stop_polling)
+    server.serve(
+        app,
+        settings.host,
+        settings.port,
+        settings.log_level,
+        app.state.stop_polling,
+        settings.tls,
+    )
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from batchd import private_paths
 from batchd.domain import account
 from batchd.domain.account import Credential
 from batchd.domain.scope import canonical_region
@@ -45,10 +46,23 @@ class Settings:
     node_recreate_wait_scale: float = 1.0
     zones: ZoneSources = field(default_factory=ZoneSources)  # where nodes come from
     rate_limit: float = 0.0  # requests per second each API key may send; 0: no limit
+    allow_open_data_dir: bool = False  # serve a data directory others can read (with a warning)
+    isolate_commands: bool = True  # each command under a user id of its own (as root)
+    tls_cert: str = ""  # PEM certificate (chain) file: serve HTTPS with tls_key
+    tls_key: str = field(default="", repr=False)  # its private key file
 
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'batchd.db'}"
+
+    @property
+    def tls(self) -> tuple[str, str] | None:
+        """(certificate file, key file) when serving HTTPS."""
+        return (self.tls_cert, self.tls_key) if self.tls_cert else None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
 
     @property
     def credentials_path(self) -> Path:
@@ -78,6 +92,8 @@ def _convert(name: str, raw: object) -> object:
     try:
         if kind == "int":
             return int(str(raw))
+        if kind == "bool":
+            return _boolean(name, raw)
         if kind == "float":
             return float(str(raw))
         if kind == "Path":
@@ -93,6 +109,17 @@ def _convert(name: str, raw: object) -> object:
             f"setting {name} ({_env_name(name)}) must be a number, got {raw!r}"
         ) from None
     return str(raw)
+
+
+def _boolean(name: str, raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise SettingsError(f"setting {name} ({_env_name(name)}) must be true or false, got {raw!r}")
 
 
 def _installed(zones: ZoneSources) -> ZoneSources:
@@ -157,6 +184,14 @@ def load(
             "(BATCHD_NODE_RECREATE_WAIT_SCALE) must be a number >= 0, e.g. "
             "--node-recreate-wait-scale 0.1 to wait 60 s instead of 600 s"
         )
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        raise SettingsError(
+            "give --tls-cert and --tls-key together (BATCHD_TLS_CERT, BATCHD_TLS_KEY): the "
+            "certificate and its private key, both PEM files"
+        )
+    for name, path in (("--tls-cert", settings.tls_cert), ("--tls-key", settings.tls_key)):
+        if path and not os.access(path, os.R_OK):
+            raise SettingsError(f"{name} {path}: no readable file there")
     if not settings.rate_limit >= 0:
         raise SettingsError(
             f"rate limit {settings.rate_limit} (BATCHD_RATE_LIMIT) must be a number of requests "
@@ -179,7 +214,7 @@ def _with_credentials(settings: Settings, create: bool) -> Settings:
             "set both BATCHD_SECRET_ID and BATCHD_SECRET_KEY, "
             "or neither to use the credentials file"
         )
-    stored = read_credentials(settings.credentials_path)
+    stored = read_credentials(settings.credentials_path, settings.allow_open_data_dir)
     if stored is None:
         if not create:
             raise SettingsError(
@@ -196,9 +231,15 @@ def _with_credentials(settings: Settings, create: bool) -> Settings:
     )
 
 
-def read_credentials(path: Path) -> Credential | None:
+def read_credentials(path: Path, allow_open: bool = False) -> Credential | None:
+    """The credentials file's key; one that others can read is refused unless `allow_open`."""
     if not path.exists():
         return None
+    try:
+        private_paths.require_private(path, directory=False)
+    except private_paths.OpenToOthers as error:
+        if not allow_open:
+            raise SettingsError(str(error)) from None
     try:
         data = json.loads(path.read_text())
         return Credential(
@@ -211,7 +252,7 @@ def read_credentials(path: Path) -> Credential | None:
 
 
 def write_credentials(path: Path, credential: Credential) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_paths.create_directory(path.parent)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         json.dump(
@@ -232,6 +273,7 @@ class ClientSettings:
 
     endpoint: str
     credential: Credential
+    ca_cert: str | None = None  # trust this CA for https endpoints (else the system's store)
 
 
 def load_client(
@@ -265,7 +307,10 @@ def load_client(
                 "and BATCHD_SECRET_KEY"
             )
         credential = stored
-    return ClientSettings(endpoint=resolved, credential=credential)
+    ca_cert = environ.get("BATCHD_CA_CERT") or None
+    if ca_cert and not os.access(ca_cert, os.R_OK):
+        raise SettingsError(f"BATCHD_CA_CERT {ca_cert}: no readable file there")
+    return ClientSettings(endpoint=resolved, credential=credential, ca_cert=ca_cert)
 
 
 def _local_endpoint(data_dir: Path, environ: Mapping[str, str]) -> str:
@@ -286,4 +331,5 @@ def _local_endpoint(data_dir: Path, environ: Mapping[str, str]) -> str:
         host = "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{port}"
+    scheme = "https" if environ.get("BATCHD_TLS_CERT") or from_file.get("tls_cert") else "http"
+    return f"{scheme}://{host}:{port}"

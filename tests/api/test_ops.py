@@ -41,6 +41,11 @@ def test_metrics_count_requests_and_queue_depths(server: RunningServer, account:
     total = "batchd_requests_total"
     assert _sample(after, total, sends) - _sample(before, total, sends) == 2
     assert _sample(after, total, misses) - _sample(before, total, misses) == 1
-    assert 'queue="depth"} 2' in after
+    assert 'queue="depth"' not in after  # no account's resources without the administrator
+    assert "batchd_queue_messages 2" in after
+    admin = (server.credential.secret_id, server.credential.secret_key)
+    assert 'queue="depth"} 2' in httpx.get(f"{server.base_url}/metrics", auth=admin).text
+    wrong = (server.credential.secret_id, "not-the-key")
+    assert 'queue="depth"' not in httpx.get(f"{server.base_url}/metrics", auth=wrong).text
     assert 'batchd_push_deliveries_total{outcome="delivered"}' in after
     assert 'batchd_push_deliveries{state="dead_lettered"} 0' in after

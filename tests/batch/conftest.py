@@ -102,6 +102,15 @@ def batch(server: RunningServer) -> BatchApi:
     return BatchApi(server)
 
 
+def shared_file(directory: Path, name: str) -> Path:
+    """An empty file in `directory` (the `shared_dir` fixture) that every command may read and
+    append to, whichever user id it runs under."""
+    path = directory / name
+    path.touch()
+    path.chmod(0o666)
+    return path
+
+
 def command_task(name: str, env_id: str, command: str, **fields: Any) -> dict[str, Any]:
     return {
         "TaskName": name,

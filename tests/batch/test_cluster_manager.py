@@ -14,7 +14,7 @@ import pytest
 from distributed import Client
 
 from batchd.domain import zones
-from tests.batch.conftest import BatchApi, command_task
+from tests.batch.conftest import BatchApi, command_task, shared_file
 from tests.batch.test_attach import call, stdout_of
 from tests.support import (
     ServerProcess,
@@ -129,9 +129,12 @@ def test_a_node_the_manager_cannot_start_fails_its_creation(tmp_path: Path) -> N
             assert why in creation["StateReason"], creation
 
 
-def test_after_kill_9_of_batchd_the_managers_nodes_start_again(tmp_path: Path) -> None:
+def test_after_kill_9_of_batchd_the_managers_nodes_start_again(
+    tmp_path: Path, shared_dir: Path
+) -> None:
+    runs = shared_file(shared_dir, "runs")
     data_dir = tmp_path / "data"
-    data_dir.mkdir()
+    data_dir.mkdir(mode=0o700)
     (data_dir / "batchd.toml").write_text(
         f'[zones."{ZONE}"]\ncluster = "distributed.LocalCluster"\n'
         f'[zones."{ZONE}".options]\nprocesses = true\nthreads_per_worker = 1\n'
@@ -142,7 +145,7 @@ def test_after_kill_9_of_batchd_the_managers_nodes_start_again(tmp_path: Path) -
         env_id = batch.env(nodes=1, name="restarted")
         sleep = unique_sleep()
         command = (
-            f"echo $BATCH_TASK_INSTANCE_ATTEMPT >> {tmp_path / 'runs'}; "
+            f"echo $BATCH_TASK_INSTANCE_ATTEMPT >> {runs}; "
             f'if [ "$BATCH_TASK_INSTANCE_ATTEMPT" = 1 ]; then {sleep}; fi'
         )
         job_id = batch.submit([command_task("held", env_id, command, MaxRetryCount=1)])
@@ -153,6 +156,6 @@ def test_after_kill_9_of_batchd_the_managers_nodes_start_again(tmp_path: Path) -
         wait_until(lambda: not pids_of(sleep), timeout=30, interval=0.1)
         process.start()
         assert batch.finished(job_id, timeout=90)["JobState"] == "SUCCEED"
-        assert (tmp_path / "runs").read_text().split() == ["1", "2"]
+        assert runs.read_text().split() == ["1", "2"]
         nodes = batch("DescribeComputeEnv", {"EnvId": env_id})["ComputeNodeSet"]
         assert [n["ComputeNodeState"] for n in nodes] == ["RUNNING"]

@@ -239,7 +239,7 @@ def test_an_unreachable_scheduler_fails_attempts_with_a_reason(tmp_path: Path) -
 def process(scheduler_address: str, tmp_path: Path) -> Iterator[ServerProcess]:
     """`batchd serve` as a process, its zone in batchd.toml taking nodes from the scheduler."""
     data_dir = tmp_path / "data"
-    data_dir.mkdir()
+    data_dir.mkdir(mode=0o700)
     (data_dir / "batchd.toml").write_text(f'[zones]\n"{ZONE}" = "{scheduler_address}"\n')
     with ServerProcess(data_dir, f"sqlite:///{tmp_path / 'batchd.db'}").serving() as server:
         yield server

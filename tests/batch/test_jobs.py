@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.batch.conftest import BatchApi, command_task
+from tests.batch.conftest import BatchApi, command_task, shared_file
 
 
 def _stdout(log: str) -> bytes:
@@ -104,10 +104,10 @@ def test_terminate_job_kills_the_running_command(batch: BatchApi) -> None:
 
 
 def test_a_job_of_higher_priority_runs_before_the_waiting_instances_of_others(
-    batch: BatchApi, tmp_path: Path
+    batch: BatchApi, shared_dir: Path
 ) -> None:
     env_id = batch.env(nodes=1)
-    order = tmp_path / "order"
+    order = shared_file(shared_dir, "order")
     # Instance 0 holds the only node while the job of priority 100 arrives; 1-3 wait.
     command = f"echo low$BATCH_TASK_INSTANCE_INDEX >> {order}; "
     command += '[ "$BATCH_TASK_INSTANCE_INDEX" = 0 ] && sleep 2; true'

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.batch.conftest import BatchApi, command_task
+from tests.batch.conftest import BatchApi, command_task, shared_file
 from tests.support import ServerProcess, pids_of, unique_sleep, wait_until
 
 
@@ -27,10 +27,10 @@ def _api(process: ServerProcess) -> BatchApi:
 LONG_SLEEP = unique_sleep()
 
 
-def test_a_job_survives_kill_9_of_batchd(process: ServerProcess, tmp_path: Path) -> None:
+def test_a_job_survives_kill_9_of_batchd(process: ServerProcess, shared_dir: Path) -> None:
     batch = _api(process)
     env_id = batch.env(nodes=1)
-    marker = tmp_path / "attempts"
+    marker = shared_file(shared_dir, "attempts")
     # The first attempt waits to be killed with the server; the retry finds the marker and ends.
     command = f"echo run >> {marker}; test $(wc -l < {marker}) -ge 2 || {LONG_SLEEP}"
     job_id = batch.submit([command_task("once", env_id, command, MaxRetryCount=2)])
@@ -98,12 +98,12 @@ def test_attempts_that_never_launched_cost_no_retry_after_kill_9(process: Server
 
 
 def test_a_killed_worker_fails_its_attempt_and_the_retry_succeeds(
-    process: ServerProcess, tmp_path: Path
+    process: ServerProcess, shared_dir: Path
 ) -> None:
     batch = _api(process)
     env_id = batch.env(nodes=1)
-    marker = tmp_path / "attempts"
-    pid_file = tmp_path / "worker.pid"
+    marker = shared_file(shared_dir, "attempts")
+    pid_file = shared_file(shared_dir, "worker.pid")
     # The first attempt records its worker's pid (the shell's parent) and waits.
     command = (
         f"echo run >> {marker}; if [ $(wc -l < {marker}) -ge 2 ]; then exit 0; fi; "

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from batchd.control.step_context import RUNNABLE_PER_TICK
-from tests.batch.conftest import BatchApi, command_task
+from tests.batch.conftest import BatchApi, command_task, shared_file
 
 CONTROLLER = "batchd.control.controller"
 
@@ -79,11 +79,11 @@ def test_a_task_listed_before_its_upstream_starts_when_the_upstream_ends(
 
 
 def test_max_concurrent_room_freed_by_an_end_starts_the_next_instance(
-    batch: BatchApi, tmp_path: Path
+    batch: BatchApi, shared_dir: Path
 ) -> None:
     env_id = batch.env(nodes=2)
     # Two instances at once on the two nodes would find the other's lock directory.
-    lock, overlaps = tmp_path / "lock", tmp_path / "overlaps"
+    lock, overlaps = shared_dir / "lock", shared_file(shared_dir, "overlaps")
     command = f"mkdir {lock} || echo $BATCH_TASK_INSTANCE_INDEX >> {overlaps}; sleep 0.2; "
     command += f"rmdir {lock}; true"
     job_id = batch.submit(

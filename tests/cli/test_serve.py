@@ -177,7 +177,7 @@ def test_a_bad_setting_stops_start_up_with_one_line(
 ) -> None:
     data_dir = tmp_path / "data"
     if config is not None:
-        data_dir.mkdir()
+        data_dir.mkdir(mode=0o700)
         (data_dir / "batchd.toml").write_text(config)
     failed = run(
         ["serve", "--data-dir", str(data_dir), *args], clean_env(env), tmp_path, timeout=30

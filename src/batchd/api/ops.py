@@ -1,19 +1,54 @@
-"""Operations endpoints: /healthz for readiness, /metrics in Prometheus text format."""
+"""Operations endpoints: /healthz for readiness, /metrics in Prometheus text format.
+
+/metrics names no account's resources unless the administrator asks for them: a scrape with HTTP
+Basic authentication by the administrator's SecretId and SecretKey (Prometheus `basic_auth`) gets
+every queue's depth with its account, region and name; any other gets the total.
+"""
 
 from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from collections.abc import Callable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from batchd.api.auth import Keyring
 from batchd.api.metrics import RequestMetrics, family
+from batchd.domain import errors
 from batchd.mq.service import MessageService
 from batchd.store.repos import events as event_repo
 
 
 class Ops:
-    def __init__(self, service: MessageService, metrics: RequestMetrics) -> None:
+    def __init__(
+        self,
+        service: MessageService,
+        metrics: RequestMetrics,
+        keyring: Keyring | None = None,
+        is_admin: Callable[[str], bool] | None = None,
+    ) -> None:
         self._service = service
         self._metrics = metrics
+        self._keyring = keyring
+        self._is_admin = is_admin
+
+    def _by_administrator(self, request: Request) -> bool:
+        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "basic" or self._keyring is None or self._is_admin is None:
+            return False
+        try:
+            secret_id, _, secret_key = (
+                base64.b64decode(encoded, validate=True).decode().partition(":")
+            )
+            credential = self._keyring.lookup(secret_id)
+        except (binascii.Error, UnicodeDecodeError, errors.AuthFailure):
+            return False
+        return self._is_admin(credential.app_id) and hmac.compare_digest(
+            credential.secret_key.encode(), secret_key.encode()
+        )
 
     async def healthz(self, request: Request) -> Response:
         try:
@@ -41,11 +76,13 @@ class Ops:
                 family(
                     "batchd_queue_messages",
                     "gauge",
-                    "Messages stored in each queue",
+                    "Messages stored in each queue (for the administrator; others: in all queues)",
                     [
                         ({"account": account, "region": region, "queue": name}, n)
                         for account, region, name, n in depths
-                    ],
+                    ]
+                    if self._by_administrator(request)
+                    else [({}, sum(n for *_, n in depths))],
                 ),
                 family(
                     "batchd_push_deliveries_total",

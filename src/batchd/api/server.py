@@ -43,13 +43,14 @@ def build(
     console_secret: str | None = None,
     accounts: AccountService | None = None,
     rate_limit: float = 0.0,
+    tls: bool = False,
 ) -> Starlette:
     """The routes of every surface; the console (at /console) needs the batch service and
     `console_secret`, the API secret its session key is derived from."""
     metrics = RequestMetrics()
     limiter = RateLimiter(rate_limit)  # one bucket per key, whichever protocol it signs
     cmq = CmqEndpoint(service, keyring, NonceCache(service.ctx.clock), metrics, region, limiter)
-    ops = Ops(service, metrics)
+    ops = Ops(service, metrics, keyring, accounts.is_admin if accounts is not None else None)
     routes: list[BaseRoute] = [
         Route(PATH, cmq.handle, methods=ALL_METHODS),
         Route("/healthz", ops.healthz, methods=["GET"]),
@@ -71,6 +72,7 @@ def build(
                 keyring=keyring,
                 region=region,
                 api_secret=console_secret,
+                https_only=tls,
             )
             routes.append(Mount("/console", app=console))
 
@@ -82,9 +84,15 @@ def build(
 
 
 def serve(
-    app: Starlette, host: str, port: int, log_level: str, on_exit: Callable[[], None]
+    app: Starlette,
+    host: str,
+    port: int,
+    log_level: str,
+    on_exit: Callable[[], None],
+    tls: tuple[str, str] | None = None,
 ) -> None:
     """Run until SIGTERM or SIGINT; uvicorn drains open requests and runs the lifespan exit.
+    With `tls` (certificate file, key file), every surface is served over HTTPS only.
 
     `on_exit` runs on the event loop as soon as the stop is requested, before the drain, so that
     long polls can answer at once instead of holding the stop for up to 30 s.
@@ -106,6 +114,8 @@ def serve(
         access_log=False,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=35,  # a long poll may take 30 s
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
     )
     # uvicorn drains and shuts down on SIGTERM, then re-raises the signal with the handler that
     # was installed before it: make that a normal exit, so a clean stop reports status 0.

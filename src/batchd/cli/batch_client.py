@@ -7,6 +7,7 @@ The signature is computed by the same code that verifies it on the server
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import urllib.parse
 from datetime import UTC, datetime
@@ -63,6 +64,7 @@ class BatchClient:
         secret_key: str,
         region: str,
         timeout: float = 30.0,
+        ca_cert: str | None = None,
     ) -> None:
         parsed = urllib.parse.urlsplit(endpoint.rstrip("/"))
         try:
@@ -76,7 +78,10 @@ class BatchClient:
         self._host = parsed.netloc
         self._secret_id = secret_id
         self._secret_key = secret_key
-        self._http = httpx.Client(timeout=timeout)
+        # https: the CA given (BATCHD_CA_CERT) or the system's trust store, not certifi's
+        self._http = httpx.Client(
+            timeout=timeout, verify=ssl.create_default_context(cafile=ca_cert)
+        )
 
     def close(self) -> None:
         self._http.close()

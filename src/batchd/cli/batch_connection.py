@@ -60,6 +60,7 @@ def connect(
             config.credential.secret_id,
             config.credential.secret_key,
             _region(region, data_dir),
+            ca_cert=config.ca_cert,
         )
     except (settings_module.SettingsError, ValueError) as error:
         usage(str(error))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import ssl
 import time
 import urllib.parse
 from typing import Any
@@ -25,7 +26,14 @@ class CmqError(Exception):
 
 
 class CmqClient:
-    def __init__(self, endpoint: str, secret_id: str, secret_key: str, timeout: float = 10.0):
+    def __init__(
+        self,
+        endpoint: str,
+        secret_id: str,
+        secret_key: str,
+        timeout: float = 10.0,
+        ca_cert: str | None = None,
+    ) -> None:
         parsed = urllib.parse.urlsplit(endpoint.rstrip("/"))
         try:
             valid = parsed.port is not None or parsed.hostname is not None
@@ -37,7 +45,10 @@ class CmqClient:
         self._host = parsed.netloc
         self._secret_id = secret_id
         self._secret_key = secret_key
-        self._http = httpx.Client(timeout=timeout)
+        # https: the CA given (BATCHD_CA_CERT) or the system's trust store, not certifi's
+        self._http = httpx.Client(
+            timeout=timeout, verify=ssl.create_default_context(cafile=ca_cert)
+        )
 
     def close(self) -> None:
         self._http.close()

@@ -23,7 +23,10 @@ def connect(endpoint: str | None, data_dir: Path | None) -> Iterator[CmqClient]:
     try:
         config = settings_module.load_client(endpoint, data_dir)
         client = CmqClient(
-            config.endpoint, config.credential.secret_id, config.credential.secret_key
+            config.endpoint,
+            config.credential.secret_id,
+            config.credential.secret_key,
+            ca_cert=config.ca_cert,
         )
     except (settings_module.SettingsError, ValueError) as error:
         fail(str(error))

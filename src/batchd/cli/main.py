@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from collections.abc import Callable
@@ -49,7 +50,7 @@ def announce(settings: Settings) -> None:
     host = settings.host
     if host in ("", "0.0.0.0", "::"):  # listening everywhere: clients here use loopback
         host = "127.0.0.1"
-    base = f"http://{f'[{host}]' if ':' in host else host}:{settings.port}"
+    base = f"{settings.scheme}://{f'[{host}]' if ':' in host else host}:{settings.port}"
     credentials = _credentials_source(settings)
     lines = [
         f"[bold]batchd[/bold] serving on {escape(base)}"
@@ -94,6 +95,20 @@ def build(serve: Callable[[Settings], None]) -> typer.Typer:
         add_completion=False,
     )
 
+    @app.callback()
+    def trust(
+        ca_cert: Annotated[
+            str | None,
+            typer.Option(
+                "--ca-cert",
+                help="CA certificate (PEM) that signed an https server's certificate "
+                "(BATCHD_CA_CERT). Default: the system's trust store",
+            ),
+        ] = None,
+    ) -> None:
+        if ca_cert:
+            os.environ["BATCHD_CA_CERT"] = ca_cert  # read with the other client settings
+
     @app.command("serve")
     def serve_command(
         data_dir: Annotated[
@@ -132,6 +147,33 @@ def build(serve: Callable[[Settings], None]) -> typer.Typer:
                 "counts as failed (BATCHD_NODE_START_TIMEOUT). Default: 60"
             ),
         ] = None,
+        tls_cert: Annotated[
+            str | None,
+            typer.Option(
+                help="PEM certificate (chain) to serve every API and the console over HTTPS, "
+                "with --tls-key (BATCHD_TLS_CERT). Default: plain HTTP"
+            ),
+        ] = None,
+        tls_key: Annotated[
+            str | None,
+            typer.Option(help="The certificate's PEM private key (BATCHD_TLS_KEY)"),
+        ] = None,
+        no_isolate_commands: Annotated[
+            bool,
+            typer.Option(
+                "--no-isolate-commands",
+                help="Run commands as the nodes' own user, not each under a user id of its own "
+                "(BATCHD_ISOLATE_COMMANDS=false). Default: isolated where batchd runs as root",
+            ),
+        ] = False,
+        allow_open_data_dir: Annotated[
+            bool,
+            typer.Option(
+                "--allow-open-data-dir",
+                help="Serve a data directory or credentials file other users can read, with a "
+                "warning (BATCHD_ALLOW_OPEN_DATA_DIR). Default: refuse to start",
+            ),
+        ] = False,
         rate_limit: Annotated[
             float | None,
             typer.Option(
@@ -176,6 +218,10 @@ def build(serve: Callable[[Settings], None]) -> typer.Typer:
                     "node_start_timeout": node_start_timeout,
                     "node_recreate_wait_scale": node_recreate_wait_scale,
                     "rate_limit": rate_limit,
+                    "tls_cert": tls_cert,
+                    "tls_key": tls_key,
+                    "allow_open_data_dir": allow_open_data_dir or None,  # unset: env, file
+                    "isolate_commands": False if no_isolate_commands else None,
                     "zones": zones,
                 },
                 create_credentials=True,

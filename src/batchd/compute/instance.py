@@ -50,6 +50,7 @@ class InstanceSpec:
     package_path: str | None = None  # DeliveryForm PACKAGE
     restart_node: bool = False  # RestartComputeNode: its node restarts once it has ended
     priority: int = 0  # its job's Priority: higher runs first among the attempts waiting
+    isolate: bool = False  # commands under a user id of their own where the node may (isolation)
 
     def __post_init__(self) -> None:
         if (self.command is None) == (not self.commands):

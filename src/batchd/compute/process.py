@@ -62,12 +62,14 @@ class Attempt:
         stderr: LazyLog,
         deadline: float,
         on_start: Callable[[float], None] | None = None,
+        user: int | None = None,
     ) -> Outcome:
         """Run `command` in a new session; stop it at `deadline` (monotonic) or on a kill request.
 
         A string is a shell command, run as by ``/bin/sh -c``; a list is a program and its
         arguments. `on_start` is called with the launch time (time.time()) once the command has
-        run for ANNOUNCE_SECONDS, and not at all if it ends (or is stopped) sooner.
+        run for ANNOUNCE_SECONDS, and not at all if it ends (or is stopped) sooner. With `user`,
+        the command runs under that user and group id, with no supplementary groups.
 
         However the leader ends, every process still left in its group is terminated before the
         leader is reaped, so an instance never leaves background processes behind.
@@ -89,6 +91,9 @@ class Attempt:
                     stdout=stdout.write_fd,
                     stderr=stderr.write_fd,
                     start_new_session=True,  # pgid == pid: one signal reaches the whole tree
+                    user=user,
+                    group=user,
+                    extra_groups=None if user is None else [],
                 )
                 started_at = time.time()
                 self._pgid = proc.pid

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import IO, TYPE_CHECKING, Any
 
-from batchd.compute import container, registry, report, staging
+from batchd.compute import container, isolation, registry, report, staging
 from batchd.compute.instance import InstanceResult, InstanceSpec, Reason
 from batchd.compute.logs import TAIL_BYTES, LazyLog
 from batchd.compute.process import Attempt
@@ -147,8 +147,17 @@ def _run(
         contextlib.closing(LazyLog(os.path.join(work_dir, STDERR_FILE))) as err,
     ):
         verdict = _stage_in(spec)
+        # A container engine isolates its commands itself (and needs the node's own rights).
+        uid = isolation.command_id(spec.isolate and engine is None)
+        if verdict is None and uid is not None:
+            verdict = _hand_over(work_dir, uid)
         if verdict is None:
-            verdict = _execute(spec, attempt, engine, announce, out, err)
+            try:
+                verdict = _execute(spec, attempt, engine, announce, out, err, uid)
+            finally:
+                if uid is not None:
+                    with contextlib.suppress(OSError):
+                        isolation.take_back(work_dir)
         try:
             # A redirect copies the file even when the command printed nothing.
             if spec.stdout_redirect or spec.stdout_local:
@@ -166,6 +175,16 @@ def _run(
         except staging.StagingError as error:
             verdict = _Verdict(0, Reason.OUTPUT_MAPPING_FAILED, str(error), verdict.started_at)
     return _copy_redirects(spec, verdict), tails
+
+
+def _hand_over(work_dir: str, uid: int) -> _Verdict | None:
+    """Give the work dir to the command's user id; a failure verdict, or None when done."""
+    try:
+        isolation.hand_over(work_dir, uid)
+    except OSError as error:
+        detail = f"cannot give the work dir {work_dir} to the command's user id: {error}"
+        return _Verdict(None, Reason.INPUT_MAPPING_FAILED, detail)
+    return None
 
 
 def _stage_in(spec: InstanceSpec) -> _Verdict | None:
@@ -190,8 +209,11 @@ def _execute(
     announce: Callable[[float], None],
     out: LazyLog,
     err: LazyLog,
+    uid: int | None = None,
 ) -> _Verdict:
     env = _environment(spec)
+    if uid is not None:
+        env["HOME"] = spec.work_dir  # the node's own home is not the command's to read
     commands = (spec.command,) if spec.command is not None else spec.commands
     deadline = time.monotonic() + spec.timeout_seconds  # Timeout counts from RUNNING
     started_at: float | None = None
@@ -217,6 +239,7 @@ def _execute(
             stderr=err,
             deadline=deadline,
             on_start=announce_once,
+            user=uid,
         )
         started_at = started_at if started_at is not None else outcome.started_at
         if outcome.stopped_by is not None:

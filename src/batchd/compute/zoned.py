@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 
 from batchd.compute.backend import ComputeBackend, ExternalWorker, NodeSize
 from batchd.compute.instance import InstanceSpec
@@ -23,7 +24,9 @@ class ZonedBackend:
         zone_of: Callable[[str], Awaitable[str]],
         local: ComputeBackend,
         others: Mapping[str, ComputeBackend],
+        isolate_commands: bool = True,
     ) -> None:
+        self._isolate = isolate_commands  # see `isolation`: off runs commands as the node's user
         self._sources = sources
         self._zone_of = zone_of  # an environment's zone, read from the store
         self._local = local  # batchd starts the nodes on this machine
@@ -53,6 +56,8 @@ class ZonedBackend:
         self._routes.pop(env_id, None)
 
     def submit(self, env_id: str, specs: Sequence[InstanceSpec]) -> None:
+        if self._isolate:
+            specs = [replace(spec, isolate=True) for spec in specs]
         self._of(env_id).submit(env_id, specs)
 
     async def kill(self, env_id: str, key: str, reason: str, restart_node: bool = False) -> None:

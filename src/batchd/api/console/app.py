@@ -38,10 +38,12 @@ def build(
     keyring: Keyring,
     region: str,
     api_secret: str,
+    https_only: bool = False,
 ) -> Starlette:
     """The console's routes behind a signed session cookie (scoped to /console, HttpOnly,
-    SameSite=Lax). `batch_handlers` are the Batch API's (`tc3.handlers.build`); `api_secret` is
-    the server's API key, from which the cookie key is derived."""
+    SameSite=Lax, and Secure when served over HTTPS: `https_only`). `batch_handlers` are the
+    Batch API's (`tc3.handlers.build`); `api_secret` is the server's API key, from which the
+    cookie key is derived."""
     views = Views()
     deps = Deps(
         batch=batch,
@@ -118,6 +120,7 @@ def build(
             max_age=session.MAX_AGE_S,
             path=BASE,
             same_site="lax",
+            https_only=https_only,
         )
     ]
     return Starlette(
