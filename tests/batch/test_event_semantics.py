@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tests.batch.conftest import BatchApi, command_task
+from tests.batch.conftest import BatchApi, command_task, shared_file
 from tests.batch.test_notifications import NODE_EVENTS, _topic_with_queue, drain
 from tests.support import CmqAccounts, RunningServer, server_in_thread, wait_until
 
@@ -134,7 +134,7 @@ def test_terminate_job_fires_failures_caused_by_the_user(
 
 
 def test_a_killed_worker_makes_its_node_abnormal(
-    server: RunningServer, batch: BatchApi, cmq_accounts: CmqAccounts, tmp_path: Path
+    server: RunningServer, batch: BatchApi, cmq_accounts: CmqAccounts, shared_dir: Path
 ) -> None:
     """A worker process killed mid-task: COMPUTE_NODE_ABNORMAL from real Dask membership, then
     RUNNING again when the node's worker is back."""
@@ -155,7 +155,7 @@ def test_a_killed_worker_makes_its_node_abnormal(
         "COMPUTE_NODE_CREATED",
         "COMPUTE_NODE_RUNNING",
     ]
-    pid_file = tmp_path / "worker.pid"
+    pid_file = shared_file(shared_dir, "worker.pid")
     job_id = batch.submit([command_task("victim", env_id, f"echo $PPID > {pid_file}; sleep 120")])
     wait_until(lambda: pid_file.exists() and pid_file.read_text().strip() != "", timeout=60)
     os.kill(int(pid_file.read_text()), signal.SIGKILL)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from batchd.domain import zones
-from tests.batch.conftest import BatchApi, ExternalWorker, command_task
+from tests.batch.conftest import BatchApi, ExternalWorker, command_task, shared_file
 from tests.batch.test_attach import attached_node, call, refused, running_on, stdout_of
 from tests.support import (
     ServerProcess,
@@ -175,7 +175,11 @@ def test_environments_share_an_existing_scheduler(
 
 
 def test_a_lost_worker_attempt_is_retried_by_batchd_not_rerun_by_dask(
-    batch: BatchApi, scheduler_address: str, external_worker: ExternalWorker, tmp_path: Path
+    batch: BatchApi,
+    scheduler_address: str,
+    external_worker: ExternalWorker,
+    tmp_path: Path,
+    shared_dir: Path,
 ) -> None:
     env_id = batch.env(nodes=0, name="lossy")
     workers = {name: external_worker(scheduler_address, name) for name in ("box-1", "box-2")}
@@ -185,7 +189,7 @@ def test_a_lost_worker_attempt_is_retried_by_batchd_not_rerun_by_dask(
         node_ids[name] = attached_node(batch, env_id, name)["ComputeNodeId"]
 
     # Every start of the command leaves a line; the first attempt then waits to be lost.
-    runs = tmp_path / "runs"
+    runs = shared_file(shared_dir, "runs")
     command = (
         f"echo $BATCH_TASK_INSTANCE_ATTEMPT $BATCH_COMPUTE_NODE_ID >> {runs}; "
         'if [ "$BATCH_TASK_INSTANCE_ATTEMPT" = 1 ]; then sleep 60; fi'
@@ -277,11 +281,15 @@ def _attach_box_again(batch: BatchApi, env_id: str) -> None:
 
 
 def test_after_kill_9_of_batchd_its_nodes_stop_and_are_attached_again(
-    process: ServerProcess, scheduler_address: str, external_worker: ExternalWorker, tmp_path: Path
+    process: ServerProcess,
+    scheduler_address: str,
+    external_worker: ExternalWorker,
+    shared_dir: Path,
 ) -> None:
     batch = BatchApi(process.running())
     env_id, _ = _box_node(batch, scheduler_address, external_worker)
-    job_id, sleep = _held_on_box(batch, env_id, tmp_path / "runs")
+    runs = shared_file(shared_dir, "runs")
+    job_id, sleep = _held_on_box(batch, env_id, runs)
     assert pids_of(sleep)
 
     # The worker outlives batchd; the attempt it runs is failed by the restart, so it must not
@@ -296,7 +304,7 @@ def test_after_kill_9_of_batchd_its_nodes_stop_and_are_attached_again(
     )
     _attach_box_again(batch, env_id)
     assert batch.finished(job_id)["JobState"] == "SUCCEED"
-    assert (tmp_path / "runs").read_text().split() == ["1", "2"]
+    assert runs.read_text().split() == ["1", "2"]
 
 
 def test_a_stopped_batchd_leaves_nothing_running_on_its_nodes(
@@ -330,10 +338,14 @@ def test_detaching_a_node_stops_what_it_runs(
 
 
 def test_a_scheduler_back_within_the_reconnect_time_is_connected_to_afresh(
-    batch: BatchApi, dask_scheduler: DaskScheduler, external_worker: ExternalWorker, tmp_path: Path
+    batch: BatchApi,
+    dask_scheduler: DaskScheduler,
+    external_worker: ExternalWorker,
+    shared_dir: Path,
 ) -> None:
     env_id, _ = _box_node(batch, dask_scheduler.address, external_worker)
-    job_id, sleep = _held_on_box(batch, env_id, tmp_path / "runs")
+    runs = shared_file(shared_dir, "runs")
+    job_id, sleep = _held_on_box(batch, env_id, runs)
 
     # The scheduler restarts on its address at once: Dask's client is back on it within its
     # reconnect time, but subscribed to nothing. The worker closes with the old scheduler, and
@@ -353,4 +365,4 @@ def test_a_scheduler_back_within_the_reconnect_time_is_connected_to_afresh(
     external_worker(dask_scheduler.address, "box")
     _attach_box_again(batch, env_id)
     assert batch.finished(job_id)["JobState"] == "SUCCEED"
-    assert (tmp_path / "runs").read_text().split() == ["1", "2"]
+    assert runs.read_text().split() == ["1", "2"]

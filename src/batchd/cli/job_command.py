@@ -13,11 +13,12 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from batchd.cli import progress
+from batchd.cli import command_job, progress
 from batchd.cli.batch_client import BatchClient
 from batchd.cli.batch_connection import (
     connect,
     describe_task,
+    find_env_id,
     instance_attempts,
     without_request_id,
 )
@@ -63,14 +64,55 @@ def _read_request(path: Path) -> dict[str, Any]:
 
 def submit(
     file: Annotated[
-        Path,
+        Path | None,
         typer.Argument(
             help="JSON file: the Job object of the API (Tasks, Dependences, Notifications…), "
             "or a whole SubmitJob request with Job and Placement. The legacy `notifications` "
-            "spelling (topic_name, event_configs…) is accepted",
+            "spelling (topic_name, event_configs…) is accepted. Or no file and --command",
             show_default=False,
         ),
-    ],
+    ] = None,
+    command: Annotated[
+        str | None,
+        typer.Option(
+            "--command",
+            "-c",
+            help="Run this shell command instead of a job file: one task, `main`",
+            show_default=False,
+        ),
+    ] = None,
+    instances: Annotated[
+        int, typer.Option("--instances", "-n", min=1, help="With --command: TaskInstanceNum")
+    ] = 1,
+    env: Annotated[
+        str | None,
+        typer.Option(
+            "--env",
+            help="With --command: compute environment (id or name). Default: an anonymous one "
+            "of its own (S5.SMALL1 nodes)",
+            show_default=False,
+        ),
+    ] = None,
+    retries: Annotated[
+        int | None, typer.Option("--retries", min=0, help="With --command: MaxRetryCount")
+    ] = None,
+    timeout: Annotated[
+        int | None, typer.Option("--timeout", min=1, help="With --command: Timeout (seconds)")
+    ] = None,
+    env_var: Annotated[
+        list[str] | None,
+        typer.Option("--env-var", help="With --command: NAME=value (repeatable)"),
+    ] = None,
+    notify: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--notify",
+            help="With --command: TOPIC=EVENT[,EVENT…] (repeatable), e.g. events=JOB_SUCCEED",
+        ),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="With --command: JobName. Default: command")
+    ] = None,
     zone: Annotated[
         str | None, typer.Option(help="Placement zone. Default: the file's, else <region>-1")
     ] = None,
@@ -89,9 +131,24 @@ def submit(
     data_dir: DataDirOpt = None,
     output: OutputOpt = Format.TABLE,
 ) -> None:
-    """Submit a job; print its JobId."""
-    request = _read_request(file)
+    """Submit a job (a JSON file, or --command); print its JobId."""
+    if (file is None) == (command is None):
+        usage("give a job file or --command 'CMD', one of the two")
     with connect(endpoint, data_dir, region) as client:
+        if file is not None:
+            request = _read_request(file)
+        else:
+            assert command is not None
+            request = command_job.request(
+                command,
+                instances=instances,
+                env_id=find_env_id(client, env) if env else None,
+                retries=retries,
+                timeout=timeout,
+                env_vars=env_var or [],
+                notify=notify or [],
+                name=name,
+            )
         placement = request.get("Placement")
         placement = dict(placement) if isinstance(placement, dict) else {}
         if zone or "Zone" not in placement:
@@ -275,7 +332,9 @@ def _decode_log(value: str | None) -> bytes:
 
 def logs(
     job_id: JobArg,
-    task_name: Annotated[str, typer.Argument(help="Task name", show_default=False)],
+    task_name: Annotated[
+        str | None, typer.Argument(help="Task name. Default: every task", show_default=False)
+    ] = None,
     index: Annotated[
         int | None, typer.Argument(min=0, help="Task instance index. Default: every instance")
     ] = None,
@@ -284,37 +343,32 @@ def logs(
     data_dir: DataDirOpt = None,
     output: OutputOpt = Format.TABLE,
 ) -> None:
-    """Print the stdout and stderr of a task's instances (the last 2 KiB of each stream; a
+    """Print the stdout and stderr of a job's task instances (the last 2 KiB of each stream; a
     running instance shows its output so far)."""
     with connect(endpoint, data_dir, region) as client:
-        entries: list[dict[str, Any]] = []
-        params: dict[str, Any] = {"JobId": job_id, "TaskName": task_name}
-        if index is not None:
-            answer = client.call("DescribeTaskLogs", {**params, "TaskInstanceIndexes": [index]})
-            entries = answer["TaskInstanceLogSet"]
+        if task_name is None:
+            tasks = [
+                t["TaskName"] for t in client.call("DescribeJob", {"JobId": job_id})["TaskSet"]
+            ]
         else:
-            while True:
-                answer = client.call(
-                    "DescribeTaskLogs", {**params, "Offset": len(entries), "Limit": 10}
-                )
-                entries.extend(answer["TaskInstanceLogSet"])
-                if not answer["TaskInstanceLogSet"] or len(entries) >= answer["TotalCount"]:
-                    break
-    decoded = [
-        {
-            "TaskInstanceIndex": e["TaskInstanceIndex"],
-            "Stdout": _decode_log(e.get("StdoutLog")).decode("utf-8", errors="replace"),
-            "Stderr": _decode_log(e.get("StderrLog")).decode("utf-8", errors="replace"),
-            **{k: v for k, v in e.items() if k not in ("StdoutLog", "StderrLog")},
-        }
-        for e in entries
-    ]
+            tasks = [task_name]
+        decoded = [
+            {
+                "TaskName": task,
+                "TaskInstanceIndex": e["TaskInstanceIndex"],
+                "Stdout": _decode_log(e.get("StdoutLog")).decode("utf-8", errors="replace"),
+                "Stderr": _decode_log(e.get("StderrLog")).decode("utf-8", errors="replace"),
+                **{k: v for k, v in e.items() if k not in ("StdoutLog", "StderrLog")},
+            }
+            for task in tasks
+            for e in _task_logs(client, job_id, task, index)
+        ]
     if output is Format.JSON:
         emit(decoded, output)
         return
     for entry in decoded:
         for stream in ("Stdout", "Stderr"):
-            where = f"{job_id} {task_name} [{entry['TaskInstanceIndex']}] {stream.lower()}"
+            where = f"{job_id} {entry['TaskName']} [{entry['TaskInstanceIndex']}] {stream.lower()}"
             out.print(Text(f"==> {where} <==", style="bold"))
             text: str = entry[stream]
             if not text:
@@ -323,6 +377,21 @@ def logs(
             out.out(text if text.endswith("\n") else text + "\n", highlight=False, end="")
             if len(text.encode()) >= LOG_TAIL_BYTES:
                 out.print(Text(f"(the last {LOG_TAIL_BYTES} bytes only)", style="dim"))
+
+
+def _task_logs(
+    client: BatchClient, job_id: str, task_name: str, index: int | None
+) -> list[dict[str, Any]]:
+    params: dict[str, Any] = {"JobId": job_id, "TaskName": task_name}
+    if index is not None:
+        answer = client.call("DescribeTaskLogs", {**params, "TaskInstanceIndexes": [index]})
+        return list(answer["TaskInstanceLogSet"])
+    entries: list[dict[str, Any]] = []
+    while True:
+        answer = client.call("DescribeTaskLogs", {**params, "Offset": len(entries), "Limit": 10})
+        entries.extend(answer["TaskInstanceLogSet"])
+        if not answer["TaskInstanceLogSet"] or len(entries) >= answer["TotalCount"]:
+            return entries
 
 
 def terminate(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any, NoReturn
@@ -35,13 +36,53 @@ def emit(data: Any, fmt: Format, columns: Sequence[str] | None = None, title: st
         err.print("(none)")
         return
     keys = list(columns or rows[0].keys())
+    cells = [[_cell(row.get(key)) for key in keys] for row in rows]
+    shown = fitting(keys, cells, out.width)
     table = Table(title=title or None)
-    for key in keys:
-        table.add_column(key, overflow="fold")  # ids must stay whole, never end in "…"
-    for row in rows:
+    for at in shown:
+        values = [line[at] for line in cells]
+        if _is_id_column(keys[at], values):  # whole on one line: ids are copied from here
+            table.add_column(keys[at], no_wrap=True, min_width=_width(keys[at], values))
+        else:
+            table.add_column(keys[at], overflow="fold")  # folded, never cut with "…"
+    for line in cells:
         # Text, not str: a body such as "[/x]" is data, not rich markup
-        table.add_row(*[Text(_cell(row.get(key))) for key in keys])
+        table.add_row(*[Text(line[at]) for at in shown])
     out.print(table)
+    if len(shown) < len(keys):
+        left_out = ", ".join(keys[at] for at in range(len(keys)) if at not in shown)
+        err.print(f"(not shown at this width: {left_out}; -o json has everything)", markup=False)
+
+
+_ID = re.compile(r"[a-z]+(-[a-z]+)*-[a-z0-9]{8}|AKID[0-9a-f]+|[0-9]{10}")
+_FOLD_FROM = 20  # a wider column may fold (a message, a body); a narrower one (a time) may not
+_BORDERS = 3  # a column's padding and rule in a rich table
+
+
+def _is_id_column(key: str, values: Sequence[str]) -> bool:
+    filled = [value for value in values if value]
+    return bool(filled) and all(_ID.fullmatch(value) for value in filled)
+
+
+def _width(key: str, values: Sequence[str]) -> int:
+    return max([len(key), *(len(value) for value in values)])
+
+
+def fitting(keys: Sequence[str], cells: Sequence[Sequence[str]], width: int) -> list[int]:
+    """The columns (indexes) that fit in `width`: columns are listed most useful first, so the
+    last ones go first; ids and short values keep their whole width, longer text may fold to
+    `_FOLD_FROM` characters. The first column always stays."""
+    shown = list(range(len(keys)))
+
+    def needed(at: int) -> int:
+        values = [line[at] for line in cells]
+        if _is_id_column(keys[at], values):
+            return _width(keys[at], values)
+        return min(_width(keys[at], values), max(_FOLD_FROM, len(keys[at])))
+
+    while len(shown) > 1 and sum(needed(at) + _BORDERS for at in shown) + 1 > width:
+        shown.pop()
+    return shown
 
 
 def emit_attributes(data: dict[str, Any], output: Format, title: str = "") -> None:

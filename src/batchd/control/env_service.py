@@ -377,6 +377,18 @@ class EnvService(ServiceBase):
 
         return await self._ctx.db.read(work)
 
+    async def busy(
+        self, scope: Scope, env_id: str, since_ms: int, limit: int = 5000
+    ) -> list[tuple[str, int, int | None]]:
+        """(node id, launch, end or None) of what ran on the environment's nodes since
+        `since_ms` (its instances' latest attempts), newest first."""
+
+        def work(conn: Conn) -> list[tuple[str, int, int | None]]:
+            require_env(conn, scope, env_id)
+            return instance_repo.busy_on_env(conn, env_id, since_ms, limit)
+
+        return await self._ctx.db.read(work)
+
 
 def _not_attachable(message: str) -> errors.PreconditionFailed:
     return errors.PreconditionFailed(

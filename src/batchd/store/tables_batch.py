@@ -158,6 +158,7 @@ instances = Table(
     Column("terminate_requested", Boolean, nullable=False),  # TerminateTaskInstance, not yet done
     UniqueConstraint("task_pk", "idx"),
     Index("ix_instances_job_state", "job_pk", "state"),
+    Index("ix_instances_env_launch", "env_id", "launch_ms"),
 )
 
 events = Table(

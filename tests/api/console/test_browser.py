@@ -356,3 +356,45 @@ def test_readable_on_a_phone_and_usable_by_keyboard(
         assert width <= 390, f"{path} is {width} px wide on a 390 px screen"
     phone.screenshot(path=tmp_path / "phone.png", full_page=True)
     phone.context.close()
+
+
+def test_the_timeline_shows_attempts_on_their_nodes_live_and_retries(
+    page: Page, env_id: str, tmp_path: Path
+) -> None:
+    flaky = '[ "$BATCH_TASK_INSTANCE_ATTEMPT" = 1 ] && exit 3; sleep 1'
+    body = json.loads(job_request(env_id, JobName="timed"))
+    body["Job"]["Tasks"] = [
+        {
+            "TaskName": "slow",
+            "EnvId": env_id,
+            "TaskInstanceNum": 2,
+            "Application": {"DeliveryForm": "LOCAL", "Command": "sleep 3"},
+        },
+        {
+            "TaskName": "flaky",
+            "EnvId": env_id,
+            "MaxRetryCount": 1,
+            "Application": {"DeliveryForm": "LOCAL", "Command": flaky},
+        },
+    ]
+    body["Job"].pop("Dependences")
+    page.goto(f"/console/jobs/new?env={env_id}")
+    page.locator("#request").fill(json.dumps(body))
+    page.get_by_role("button", name="Submit").click()
+    expect(page.locator(".note-ok")).to_contain_text("Submitted job-")
+
+    timeline = page.locator("#job-live svg.timeline")
+    expect(timeline.locator("rect.tl-bar.st-run").first).to_be_visible(timeout=SLOW)  # live
+    expect(page.locator("#job-live .heading .badge")).to_have_text("SUCCEED", timeout=SLOW)
+    expect(timeline.locator("rect.tl-bar.st-ok")).to_have_count(3)
+    retried = timeline.locator("rect.tl-bar.st-retry")
+    expect(retried).to_have_count(1)
+    assert "flaky[0] attempt 1: RETRIED" in (retried.locator("title").text_content() or "")
+    expect(timeline.locator("text.tl-node")).to_contain_text(["node-"])
+    page.locator("#timeline-h").scroll_into_view_if_needed()
+    page.screenshot(path=tmp_path / "timeline.png")
+
+    page.goto(f"/console/envs/{env_id}")
+    busy = page.locator("#env-live svg.timeline")
+    expect(busy.locator("rect.tl-busy").first).to_be_attached()
+    expect(busy).to_contain_text("% busy")

@@ -135,6 +135,21 @@ def test_pages_show_only_the_signed_in_region(console_server: RunningServer) -> 
         assert there.get("/console/queues/mine").status_code == 404
 
 
+def test_a_cmq_short_region_name_is_its_long_name(console_server: RunningServer) -> None:
+    with (
+        httpx.Client(base_url=console_server.base_url) as long_name,
+        httpx.Client(base_url=console_server.base_url) as short_name,
+    ):
+        sign_in(long_name, "ap-guangzhou")
+        sign_in(short_name, "gz")  # tdmq-api.md §3
+        token = csrf_of(long_name.get("/console/queues").text)
+        assert long_name.post("/console/queues", data={"csrf": token, "name": "one"}).is_redirect
+
+        page = short_name.get("/console/queues").text
+        assert ">one</a>" in page
+        assert "ap-guangzhou" in page
+
+
 def test_a_refused_action_shows_the_cmq_code_and_keeps_the_input(signed_in: httpx.Client) -> None:
     token = csrf_of(signed_in.get("/console/queues").text)
 

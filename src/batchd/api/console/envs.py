@@ -8,6 +8,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import Route
 
+from batchd.api.console import timeline
 from batchd.api.console.guard import BASE, POST, Deps, Visit, page
 from batchd.domain import events as catalogue
 
@@ -77,6 +78,9 @@ async def create(visit: Visit) -> Response:
     return visit.done(f"{BASE}/envs/{env_id}", f"Created {env_id}; its nodes are starting.")
 
 
+BUSY_WINDOW_MS = 3 * 3600 * 1000  # what the environment page pictures: the last three hours
+
+
 async def _env(visit: Visit, env_id: str) -> dict[str, Any]:
     actions, scope = visit.deps.batch_actions, visit.scope
     env = await actions("DescribeComputeEnv", scope, {"EnvId": env_id})
@@ -95,8 +99,17 @@ async def _env(visit: Visit, env_id: str) -> dict[str, Any]:
         scope,
         {"OwnerId": env_id, "Offset": max(0, events_total - MAX_EVENTS), "Limit": MAX_EVENTS},
     )
+    now_ms = visit.deps.messages.ctx.now_ms()
+    since_ms = now_ms - BUSY_WINDOW_MS
+    runs = await visit.deps.batch.envs.busy(scope, env_id, since_ms)
+    nodes = [node["ComputeNodeId"] for node in env["ComputeNodeSet"]]
+    nodes += sorted({node for node, _, _ in runs} - set(nodes))  # ran here, since deleted
+    busy = timeline.busy_svg(
+        nodes, runs, since_ms, now_ms, f"Busy and idle time of {env_id}'s nodes"
+    )
     return {
         "env": env,
+        "busy": busy,
         "activities": list(reversed(activities["ActivitySet"])),
         "activities_total": total,
         "events": list(reversed(events["EventSet"])),

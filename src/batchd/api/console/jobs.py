@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from batchd.api.console import dag
+from batchd.api.console import dag, timeline
 from batchd.api.console.guard import BASE, POST, Deps, Visit, page
 from batchd.domain.events import iso
 from batchd.domain.states import FINAL, InstanceState
@@ -75,6 +75,7 @@ async def _job(visit: Visit, job_id: str) -> dict[str, Any]:
     actions, scope = visit.deps.batch_actions, visit.scope
     job = await actions("DescribeJob", scope, {"JobId": job_id})
     tasks = []
+    timed: list[dict[str, object]] = []  # every instance's current attempt, for the timeline
     for view in job["TaskSet"]:
         _, task, found, counts, node_ids = await visit.deps.batch.jobs.task(
             scope, job_id, view["TaskName"], None, 0, MAX_INSTANCES
@@ -99,6 +100,20 @@ async def _job(visit: Visit, job_id: str) -> dict[str, Any]:
         tasks.append(
             {"view": view, "instances": instances, "total": task.instance_num, "counts": counts}
         )
+        timed += [
+            {
+                "task": view["TaskName"],
+                "index": i.index,
+                "attempt": i.attempt,
+                "state": i.state.value,
+                "node_id": i.node_id,
+                "reason": i.reason,
+                "created_ms": i.create_ms,
+                "running_ms": i.running_ms,
+                "ended_ms": i.end_ms,
+            }
+            for i in found
+        ]
     total = (await actions("DescribeEvents", scope, {"OwnerId": job_id, "Limit": 0}))["TotalCount"]
     events = await actions(
         "DescribeEvents",
@@ -110,9 +125,15 @@ async def _job(visit: Visit, job_id: str) -> dict[str, Any]:
         [(d["StartTask"], d["EndTask"]) for d in job["DependenceSet"]],
         f"Task graph of {job_id}",
     )
+    runs = [
+        e["Event"]["Batch"] for e in events["EventSet"] if e["EventName"] == "TASK_INSTANCE_RUNNING"
+    ]
+    now_ms = visit.deps.messages.ctx.now_ms()
+    pictured = timeline.svg(timeline.bars_of_job(timed, runs), now_ms, f"Timeline of {job_id}")
     return {
         "job": job,
         "tasks": tasks,
+        "timeline": pictured,
         "events": events["EventSet"],
         "events_total": total,
         "dag": picture,

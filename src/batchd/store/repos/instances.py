@@ -7,7 +7,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Integer, Select, bindparam, func, select, update
+from sqlalchemy import Connection, Integer, Select, bindparam, func, or_, select, update
 
 from batchd.domain.instance import Instance
 from batchd.domain.job import Task
@@ -309,6 +309,25 @@ def in_flight(conn: Connection) -> list[tuple[int, int, int]]:
         )
     ).all()
     return [(row[0], row[1], row[2]) for row in rows]
+
+
+def busy_on_env(
+    conn: Connection, env_id: str, since_ms: int, limit: int
+) -> list[tuple[str, int, int | None]]:
+    """(node id, launch, end or None while running) of the instances launched on an
+    environment's nodes that were still running at `since_ms` or started after, newest first."""
+    rows = conn.execute(
+        select(instances.c.node_id, instances.c.launch_ms, instances.c.end_ms)
+        .where(
+            instances.c.env_id == env_id,
+            instances.c.launch_ms.is_not(None),
+            instances.c.node_id != "",
+            or_(instances.c.end_ms.is_(None), instances.c.end_ms >= since_ms),
+        )
+        .order_by(instances.c.launch_ms.desc())
+        .limit(limit)
+    ).all()
+    return [(row[0], int(row[1]), None if row[2] is None else int(row[2])) for row in rows]
 
 
 def has_unsettled_in_env(conn: Connection, env_id: str) -> bool:
