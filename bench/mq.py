@@ -10,6 +10,8 @@ What it measures, per database kind (a fresh `batchd serve` subprocess on a fres
    thread long-polling the queue (pollingWaitSeconds=10); messages are published one at a time at
    a fixed, modest rate, each carrying its publish-call start time; latency = that time -> the
    moment ReceiveMessage returned it. p50 and p99.
+4. **many consumers** - 500 SendMessage calls to a queue nobody waits on, then 500 to a queue
+   that 500 consumer threads long-poll (each takes one message): the ratio of the two times.
 
 And once per run, the one-per-call workload on RabbitMQ (durable queue, persistent messages,
 publisher confirms, basic_get + basic_ack, 4 threads with a connection each), printed beside
@@ -75,6 +77,8 @@ GOAL_SINGLE = 2_000.0  # msg/s
 GOAL_BATCH = 10_000.0  # msg/s
 GOAL_P50_MS = 20.0
 GOAL_P99_MS = 100.0
+WAITERS = 500  # consumers long-polling one queue while it is sent to
+GOAL_WAITERS_RATIO = 2.0  # sends with them waiting, against the same sends with nobody waiting
 
 Step = Callable[[], int]  # one client iteration; returns the messages it completed
 
@@ -577,6 +581,50 @@ class DbResult:
     single: Window
     batched: Window
     latency: LatencyResult
+    waiters: WaitersResult
+
+
+@dataclass(frozen=True, slots=True)
+class WaitersResult:
+    idle_seconds: float  # WAITERS sends, nobody waiting
+    busy_seconds: float  # the same sends while WAITERS consumers long-poll the queue
+    received: int
+
+    @property
+    def ratio(self) -> float:
+        return self.busy_seconds / self.idle_seconds
+
+
+def timed_sends(client: CmqClient, queue_name: str, count: int) -> float:
+    started = time.perf_counter()
+    for number in range(count):
+        client.call("SendMessage", {"queueName": queue_name, "msgBody": f"{BODY}{number}"})
+    return time.perf_counter() - started
+
+
+def measure_waiters(base_url: str) -> WaitersResult:
+    """WAITERS sends to a queue nobody waits on, then to one WAITERS consumers long-poll (each
+    takes one message): how much the waiting slows the senders."""
+    sender = cmq_client(base_url)
+    create_queue(sender, "nobody-waits")
+    create_queue(sender, "everybody-waits")
+    idle = timed_sends(sender, "nobody-waits", WAITERS)
+    received: list[int] = []
+
+    def consume() -> None:
+        client = cmq_client(base_url)
+        params = {"queueName": "everybody-waits", "pollingWaitSeconds": 30}
+        if receive(client, "ReceiveMessage", params, 30):
+            received.append(1)
+
+    consumers = [threading.Thread(target=consume, daemon=True) for _ in range(WAITERS)]
+    for consumer in consumers:
+        consumer.start()
+    time.sleep(3.0)  # every long poll has reached the server and waits
+    busy = timed_sends(sender, "everybody-waits", WAITERS)
+    for consumer in consumers:
+        consumer.join(timeout=60)
+    return WaitersResult(idle, busy, len(received))
 
 
 def bench_database(kind: str, options: Options) -> DbResult:
@@ -588,9 +636,11 @@ def bench_database(kind: str, options: Options) -> DbResult:
         batched = batchd_throughput(server, batch_cycle, options)
         progress(f"{kind}: publish -> receive latency, {options.latency_messages} messages")
         latency = measure_latency(server.base_url, options)
+        progress(f"{kind}: {WAITERS} sends with {WAITERS} consumers long-polling, and without")
+        waiters = measure_waiters(server.base_url)
         progress(f"{kind}: stopping the server")
     progress(f"{kind}: server stopped")
-    return DbResult(single, batched, latency)
+    return DbResult(single, batched, latency, waiters)
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -612,6 +662,7 @@ def result_column(result: DbResult, rabbit: RabbitResult) -> list[str]:
         rate_cell(result.batched.rate, GOAL_BATCH),
         ms_cell(result.latency.percentile(50), GOAL_P50_MS),
         ms_cell(result.latency.percentile(99), GOAL_P99_MS),
+        f"{result.waiters.ratio:.2f}x {verdict(result.waiters.ratio <= GOAL_WAITERS_RATIO)}",
     ]
     return [
         *cells,
@@ -625,6 +676,7 @@ ROW_LABELS = [
     ("send -> receive -> delete, 16 per call", f">= {GOAL_BATCH:,.0f}/s"),
     ("publish -> receive latency p50", f"<= {GOAL_P50_MS:.0f} ms"),
     ("publish -> receive latency p99", f"<= {GOAL_P99_MS:.0f} ms"),
+    (f"{WAITERS} sends, {WAITERS} consumers waiting / none", f"<= {GOAL_WAITERS_RATIO:.0f}x"),
     ("RabbitMQ publish -> get -> ack, 1 per call", "(same run)"),
     ("batchd / RabbitMQ, 1 per call", ""),
 ]
@@ -647,6 +699,9 @@ def detail_lines(results: dict[str, DbResult], rabbit: RabbitResult) -> list[str
             f"  1 per call:  {window_detail(result.single)}",
             f"  16 per call: {window_detail(result.batched)}",
             f"  latency: {latency_detail(result.latency)}",
+            f"  {WAITERS} sends: {result.waiters.idle_seconds:.2f} s with nobody waiting, "
+            f"{result.waiters.busy_seconds:.2f} s with {WAITERS} consumers long-polling "
+            f"({result.waiters.received} of them got a message)",
         ]
     w = rabbit.window
     lines += [

@@ -36,7 +36,8 @@ def send_in(
             raise errors.QueueFull(resource=queue.name)
     msg_ids = message_repo.insert_messages(tx.conn, queue, bodies, now_ms, delay_seconds * 1000)
     if delay_seconds == 0:
-        tx.after_commit(lambda: ctx.signals.queue_changed(queue.pk))
+        visible = len(bodies)
+        tx.after_commit(lambda: ctx.signals.queue_changed(queue.pk, visible))
     return msg_ids
 
 
@@ -129,7 +130,7 @@ class QueueService:
                 count,
                 now_ms,
                 on_dead_letter=lambda dead: tx.after_commit(
-                    lambda: ctx.signals.queue_changed(dead.pk)
+                    lambda: ctx.signals.queue_changed(dead.pk, 1)
                 ),
             )
             wake_ms = None if received else message_repo.next_visible_ms(tx.conn, queue, now_ms)
@@ -154,7 +155,7 @@ class QueueService:
                     return []
                 if wake_ms is not None:
                     remaining = min(remaining, max(0.0, wake_ms / 1000 - ctx.clock()) + 0.001)
-                await signal.wait(seen, remaining)
+                await signal.wait(seen, remaining, takes=count)
                 queue, received, wake_ms = await ctx.db.write(work)
                 if received:
                     return received

@@ -6,39 +6,60 @@ import asyncio
 from collections import defaultdict
 
 
-def _wake(waiter: asyncio.Future[None]) -> None:
+def _wake(waiter: asyncio.Future[bool], fired: bool) -> None:
     if not waiter.done():
-        waiter.set_result(None)
+        waiter.set_result(fired)
 
 
 class Signal:
-    """A versioned event: a waiter that saw version v wakes as soon as the version moves past v."""
+    """A versioned event: a waiter that saw version v wakes once the version moves past v.
+
+    A fire for `visible` new messages wakes waiters in the order they came, until the messages
+    they take (`takes`: a batch receive counts for as many as it asks) cover them; the others
+    keep waiting, so N waiting receivers cost a send one wake-up, not N (each of which would try a
+    receive through the writer). A fire without a count wakes everyone. A waiter cancelled after
+    its wake-up (its client went away) passes the wake-up on to the next.
+    """
 
     def __init__(self) -> None:
         self.version = 0
         self.waiters = 0
-        self._futures: set[asyncio.Future[None]] = set()
+        self._futures: dict[asyncio.Future[bool], int] = {}  # in arrival order: FIFO wake-ups
 
-    def fire(self) -> None:
+    def fire(self, visible: int | None = None) -> None:
         self.version += 1
-        for waiter in self._futures:
-            _wake(waiter)
+        self._wake_for(visible)
 
-    async def wait(self, seen_version: int, seconds: float) -> None:
-        """Return when the version differs from `seen_version`, or after `seconds`."""
+    def _wake_for(self, visible: int | None) -> None:
+        left = visible
+        for waiter, takes in list(self._futures.items()):
+            if left is not None and left <= 0:
+                return
+            if waiter.done():
+                continue
+            _wake(waiter, True)
+            if left is not None:
+                left -= takes
+
+    async def wait(self, seen_version: int, seconds: float, takes: int = 1) -> None:
+        """Return when woken for messages after `seen_version`, or after `seconds`."""
         if self.version != seen_version or seconds <= 0:
             return
         # A bare future and a timer, rather than asyncio.wait_for, whose Python 3.11 version can
         # swallow a cancellation that arrives as the wait ends.
         loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[None] = loop.create_future()
-        timer = loop.call_later(seconds, _wake, waiter)
-        self._futures.add(waiter)
+        waiter: asyncio.Future[bool] = loop.create_future()
+        timer = loop.call_later(seconds, _wake, waiter, False)
+        self._futures[waiter] = takes
         try:
             await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and waiter.result():
+                self._wake_for(takes)  # woken, but gone before it received: the next one
+            raise
         finally:
             timer.cancel()
-            self._futures.discard(waiter)
+            self._futures.pop(waiter, None)
 
 
 class Signals:
@@ -58,10 +79,11 @@ class Signals:
     def queue(self, queue_pk: int) -> Signal:
         return self._queues[queue_pk]
 
-    def queue_changed(self, queue_pk: int) -> None:
+    def queue_changed(self, queue_pk: int, visible: int | None = None) -> None:
+        """`visible` messages became visible in the queue (None: an unknown number)."""
         signal = self._queues.get(queue_pk)
         if signal is not None:
-            signal.fire()
+            signal.fire(visible)
             if signal.waiters == 0:
                 del self._queues[queue_pk]
 
