@@ -216,6 +216,35 @@ class CmqAccounts:
             account.get_client().close_connection()
 
 
+def run_tccli(
+    service: str,
+    arguments: list[str],
+    *,
+    endpoint: str,
+    credential: Credential,
+    home: Path,
+    region: str = "ap-guangzhou",
+) -> subprocess.CompletedProcess[str]:
+    """`tccli SERVICE ARGUMENTS --endpoint ENDPOINT`, with this key and region, its configuration
+    written under `home`."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TENCENTCLOUD_")}
+    env.update(
+        HOME=str(home),  # tccli writes its configuration on first run
+        TENCENTCLOUD_SECRET_ID=credential.secret_id,
+        TENCENTCLOUD_SECRET_KEY=credential.secret_key,
+        TENCENTCLOUD_REGION=region,
+    )
+    command = [str(Path(sys.executable).parent / "tccli"), service, *arguments]
+    return subprocess.run(
+        [*command, "--endpoint", endpoint],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def raw_json(response: Any) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(response.read())
     return data

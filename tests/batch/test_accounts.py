@@ -17,7 +17,7 @@ from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 
 from batchd.domain.account import Credential
-from tests.api.console.conftest import csrf_of
+from tests.api.console.conftest import sign_in
 from tests.api.tdmq.client import Tdmq
 from tests.api.tdmq.test_tccli import tccli
 from tests.batch.conftest import BatchApi, command_task
@@ -90,16 +90,7 @@ def test_accounts_are_walled_off_in_every_protocol(
 
     # The console signs in with any enabled key and shows that key's account.
     with httpx.Client(base_url=server.base_url, follow_redirects=True) as browser:
-        form = browser.get("/console/sign-in")
-        browser.post(
-            "/console/sign-in",
-            data={
-                "csrf": csrf_of(form.text),
-                "secret_id": other.credential.secret_id,
-                "secret_key": other.credential.secret_key,
-                "region": "ap-guangzhou",
-            },
-        )
+        sign_in(browser, credential=other.credential)
         queues = browser.get("/console/queues")
         assert "theirs" in queues.text
         assert ">mine<" not in queues.text

@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from tests.support import RunningServer
+from tests.support import RunningServer, run_tccli
 
 
 def tccli(server: RunningServer, home: Path, *args: str) -> Any:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("TENCENTCLOUD_")}
-    env.update(
-        HOME=str(home),  # tccli writes its configuration on first run
-        TENCENTCLOUD_SECRET_ID=server.credential.secret_id,
-        TENCENTCLOUD_SECRET_KEY=server.credential.secret_key,
-        TENCENTCLOUD_REGION="ap-guangzhou",
-    )
-    command = [str(Path(sys.executable).parent / "tccli"), "batch", *args]
-    done = subprocess.run(
-        [*command, "--endpoint", server.base_url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    done = run_tccli(
+        "batch", list(args), endpoint=server.base_url, credential=server.credential, home=home
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(done.stdout)

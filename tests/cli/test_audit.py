@@ -11,7 +11,7 @@ import pytest
 from cmq.cmq_exception import CMQServerException
 from cmq.queue import QueueMeta
 
-from tests.api.console.conftest import csrf_of
+from tests.api.console.conftest import csrf_of, sign_in
 from tests.api.tdmq.client import Tdmq
 from tests.cli.conftest import Cli
 from tests.cli.test_account_commands import as_key
@@ -22,16 +22,7 @@ pytestmark = pytest.mark.timeout(300)
 
 def console_creates_queue(server: RunningServer, name: str) -> None:
     with httpx.Client(base_url=server.base_url, follow_redirects=True) as browser:
-        form = browser.get("/console/sign-in")
-        browser.post(
-            "/console/sign-in",
-            data={
-                "csrf": csrf_of(form.text),
-                "secret_id": server.credential.secret_id,
-                "secret_key": server.credential.secret_key,
-                "region": "ap-guangzhou",
-            },
-        )
+        sign_in(browser, credential=server.credential)
         token = csrf_of(browser.get("/console/queues").text)
         assert browser.post("/console/queues", data={"csrf": token, "name": name}).is_success
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from cmq.queue import Message, QueueMeta
 
-from tests.api.console.conftest import csrf_of
+from tests.api.console.conftest import sign_in
 from tests.cli.conftest import child, clean_env, run
 from tests.support import CREDENTIAL, CmqAccounts, free_port, wait_until
 
@@ -101,14 +101,5 @@ def test_every_surface_over_https(
 
         # The console's session cookie is Secure.
         with httpx.Client(base_url=base, verify=trusting(cert)) as browser:
-            form = browser.get("/console/sign-in")
-            signed_in = browser.post(
-                "/console/sign-in",
-                data={
-                    "csrf": csrf_of(form.text),
-                    "secret_id": CREDENTIAL.secret_id,
-                    "secret_key": CREDENTIAL.secret_key,
-                    "region": "ap-guangzhou",
-                },
-            )
+            signed_in = sign_in(browser)
             assert "secure" in signed_in.headers["set-cookie"].lower()

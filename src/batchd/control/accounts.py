@@ -65,9 +65,7 @@ class AccountService:
             while repo.find_account(tx.conn, app_id) is not None:
                 app_id = account_rules.new_app_id()
             repo.insert_account(tx.conn, app_id, name, now_ms)
-            credential = account_rules.new_credential(app_id)
-            repo.insert_key(tx.conn, credential, now_ms)
-            return credential
+            return _new_key(tx, app_id, now_ms)
 
         credential = await self._ctx.db.write(work)
         await self.reload()
@@ -87,9 +85,7 @@ class AccountService:
         def work(tx: Tx) -> Credential:
             if repo.find_account(tx.conn, app_id) is None:
                 raise errors.AccountNotFound(parameter="AppId", resource=app_id)
-            credential = account_rules.new_credential(app_id)
-            repo.insert_key(tx.conn, credential, now_ms)
-            return credential
+            return _new_key(tx, app_id, now_ms)
 
         credential = await self._ctx.db.write(work)
         await self.reload()
@@ -153,3 +149,9 @@ class AccountService:
                 "a key manages the keys of its own account only (the administrator: all)",
                 parameter="AppId",
             )
+
+
+def _new_key(tx: Tx, app_id: str, now_ms: int) -> Credential:
+    credential = account_rules.new_credential(app_id)
+    repo.insert_key(tx.conn, credential, now_ms)
+    return credential

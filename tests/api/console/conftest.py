@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from batchd.domain.account import Credential
 from tests.support import CREDENTIAL, RunningServer, server_in_thread
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -19,14 +20,16 @@ def csrf_of(html: str) -> str:
     return match.group(1)
 
 
-def sign_in(client: httpx.Client, region: str = "ap-guangzhou") -> httpx.Response:
+def sign_in(
+    client: httpx.Client, region: str = "ap-guangzhou", credential: Credential = CREDENTIAL
+) -> httpx.Response:
     form = client.get("/console/sign-in")
     return client.post(
         "/console/sign-in",
         data={
             "csrf": csrf_of(form.text),
-            "secret_id": CREDENTIAL.secret_id,
-            "secret_key": CREDENTIAL.secret_key,
+            "secret_id": credential.secret_id,
+            "secret_key": credential.secret_key,
             "region": region,
         },
     )

@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from batchd.domain.scope import Scope
 from tests.api.tc3.harness import REGION, Tc3Server
-from tests.support import CREDENTIAL
+from tests.support import CREDENTIAL, run_tccli
 
 
 def tccli(tc3: Tc3Server, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("TENCENTCLOUD_")}
-    env.update(
-        HOME=str(home),
-        TENCENTCLOUD_SECRET_ID=CREDENTIAL.secret_id,
-        TENCENTCLOUD_SECRET_KEY=CREDENTIAL.secret_key,
-        TENCENTCLOUD_REGION=REGION,
-    )
-    command = [str(Path(sys.executable).parent / "tccli"), "batch", *args]
-    return subprocess.run(
-        [*command, "--endpoint", tc3.base_url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    return run_tccli(
+        "batch", list(args), endpoint=tc3.base_url, credential=CREDENTIAL, home=home, region=REGION
     )
 
 

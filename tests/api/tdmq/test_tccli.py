@@ -4,38 +4,26 @@ batchd with `--endpoint`; what it makes, the CMQ SDK reads."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from tests.support import RunningServer
+from tests.support import RunningServer, run_tccli
 
 
 def tccli(server: RunningServer, home: Path, action: str, **fields: Any) -> Any:
     """Run `tccli tdmq <action> --<Field> <value> …`; objects and lists go as JSON."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("TENCENTCLOUD_")}
-    env.update(
-        HOME=str(home),  # tccli writes its configuration on first run
-        TENCENTCLOUD_SECRET_ID=server.credential.secret_id,
-        TENCENTCLOUD_SECRET_KEY=server.credential.secret_key,
-        TENCENTCLOUD_REGION="ap-guangzhou",
-    )
     arguments = [
         part
         for name, value in fields.items()
         for part in (f"--{name}", value if isinstance(value, str) else json.dumps(value))
     ]
-    command = [str(Path(sys.executable).parent / "tccli"), "tdmq", action, *arguments]
-    done = subprocess.run(
-        [*command, "--endpoint", server.base_url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    done = run_tccli(
+        "tdmq",
+        [action, *arguments],
+        endpoint=server.base_url,
+        credential=server.credential,
+        home=home,
     )
     assert done.returncode == 0, f"{action}: {done.stdout}{done.stderr}"
     return json.loads(done.stdout)

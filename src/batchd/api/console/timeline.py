@@ -98,21 +98,7 @@ def svg(bars: Sequence[Bar], now_ms: int, title: str) -> Markup:
         return LABEL_W + PLOT * (ms - start) / span
 
     parts = [
-        Markup(
-            '<svg class="timeline" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
-            'aria-labelledby="timeline-title" xmlns="http://www.w3.org/2000/svg">'
-            '<title id="timeline-title">{t}</title>'
-            '<text x="{lx}" y="14" class="tl-axis">{a}</text>'
-            '<text x="{rx}" y="14" class="tl-axis" text-anchor="end">{b}</text>'
-        ).format(
-            w=WIDTH,
-            h=height,
-            t=title,
-            lx=LABEL_W,
-            rx=LABEL_W + PLOT,
-            a=_clock(start),
-            b=f"{_clock(end)} (+{_duration(span)})",
-        )
+        _opening("timeline", title, height, _clock(start), f"{_clock(end)} (+{_duration(span)})")
     ]
     for row, node in enumerate(nodes):
         y = AXIS + row * ROW
@@ -189,23 +175,7 @@ def busy_svg(
     def x(ms: int) -> float:
         return LABEL_W + PLOT * (min(max(ms, since_ms), now_ms) - since_ms) / span
 
-    parts = [
-        Markup(
-            '<svg class="timeline" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
-            'aria-labelledby="busy-title" xmlns="http://www.w3.org/2000/svg">'
-            '<title id="busy-title">{t}</title>'
-            '<text x="{lx}" y="14" class="tl-axis">{a}</text>'
-            '<text x="{rx}" y="14" class="tl-axis" text-anchor="end">{b} (now)</text>'
-        ).format(
-            w=WIDTH,
-            h=height,
-            t=title,
-            lx=LABEL_W,
-            rx=LABEL_W + PLOT,
-            a=_clock(since_ms),
-            b=_clock(now_ms),
-        )
-    ]
+    parts = [_opening("busy", title, height, _clock(since_ms), f"{_clock(now_ms)} (now)")]
     for row, node in enumerate(nodes):
         y = AXIS + row * ROW
         mine = [(start, end or now_ms) for name, start, end in runs if name == node]
@@ -236,6 +206,17 @@ def busy_svg(
             )
     parts.append(Markup("</svg>"))
     return Markup("").join(escape(part) for part in parts)
+
+
+def _opening(name: str, title: str, height: int, left: str, right: str) -> Markup:
+    """The picture's start: its size, title and the times at both ends of its axis."""
+    return Markup(
+        '<svg class="timeline" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
+        'aria-labelledby="{n}-title" xmlns="http://www.w3.org/2000/svg">'
+        '<title id="{n}-title">{t}</title>'
+        '<text x="{lx}" y="14" class="tl-axis">{a}</text>'
+        '<text x="{rx}" y="14" class="tl-axis" text-anchor="end">{b}</text>'
+    ).format(w=WIDTH, h=height, n=name, t=title, lx=LABEL_W, rx=LABEL_W + PLOT, a=left, b=right)
 
 
 def _covered(intervals: Sequence[tuple[int, int]], since_ms: int, now_ms: int) -> int:

@@ -18,6 +18,18 @@ def uin(account: str) -> int | None:
     return int(account) if account.isdigit() and len(account) < 19 else None
 
 
+def _cloud_fields(account: str) -> dict[str, Any]:
+    """What queues and topics share of the cloud's bookkeeping."""
+    return {
+        "CreateUin": uin(account),
+        "Tags": [],
+        "Trace": False,
+        "TenantId": None,
+        "NamespaceName": None,
+        "Status": STATUS_NORMAL,
+    }
+
+
 def queue(
     found: Queue, counters: QueueCounters, sources: Sequence[Queue], account: str
 ) -> dict[str, Any]:
@@ -55,12 +67,7 @@ def queue(
             "MaxReceiveCount": dead_letter.max_receive_count,
         },
         "TransactionPolicy": None,
-        "CreateUin": uin(account),
-        "Tags": [],
-        "Trace": False,
-        "TenantId": None,
-        "NamespaceName": None,
-        "Status": STATUS_NORMAL,
+        **_cloud_fields(account),
         "MaxUnackedMsgNum": None,
         "MaxMsgBacklogSize": None,
         "RetentionSizeInMB": None,
@@ -78,12 +85,7 @@ def topic(found: Topic, held: int, subscriptions: int, account: str) -> dict[str
         "CreateTime": found.created_ms,
         "LastModifyTime": found.modified_ms,
         "MsgCount": held,
-        "CreateUin": uin(account),
-        "Tags": [],
-        "Trace": False,
-        "TenantId": None,
-        "NamespaceName": None,
-        "Status": STATUS_NORMAL,
+        **_cloud_fields(account),
         "BrokerType": None,
         "SubscriptionCount": subscriptions,
     }
