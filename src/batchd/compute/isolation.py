@@ -1,9 +1,9 @@
 """Commands without batchd's privileges: on a node run by root, each attempt's commands run
 under a user id of their own, which owns the attempt's work dir and nothing else.
 
-Why a user id and not a sandbox: it costs the launch nothing (the runner's child switches ids
-before its exec), while a bubblewrap sandbox (namespaces, mounts) costs 13-16 ms a command on
-this project's machines, several times a tiny command's whole run. What it rests on:
+Why a user id and not a sandbox: switching costs a launch one small exec (setpriv, in
+`process`), while a bubblewrap sandbox (namespaces, mounts) costs 13-16 ms a command on this
+project's machines, several times a tiny command's whole run. What it rests on:
 
 - the data directory, its database and credentials are owner-only files of root; the directories
   above a work dir (`<data dir>`, `work/`, the job's and the task's) may be entered by others but

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import shutil
 import signal
 import subprocess
 import threading
@@ -83,17 +84,18 @@ class Attempt:
                 if self.kill_reason is not None:
                     return Outcome(None, self.kill_reason, None)
                 forks = watchdog.fork_count()
+                argv, by_popen = _as_user(_gated(command), user)
                 proc = subprocess.Popen(
-                    _gated(command),
+                    argv,
                     cwd=cwd,
                     env=env,
                     stdin=gate_read,
                     stdout=stdout.write_fd,
                     stderr=stderr.write_fd,
                     start_new_session=True,  # pgid == pid: one signal reaches the whole tree
-                    user=user,
-                    group=user,
-                    extra_groups=None if user is None else [],
+                    user=by_popen,
+                    group=by_popen,
+                    extra_groups=None if by_popen is None else [],
                 )
                 started_at = time.time()
                 self._pgid = proc.pid
@@ -157,6 +159,23 @@ _GATE = 'IFS= read -r _ || exit 125; exec "$@" </dev/null'
 _SHELL_GATE = (
     'IFS= read -r batchd_gate || exit 125; unset batchd_gate; exec </dev/null; eval "set --; $1"'
 )
+
+
+SETPRIV = shutil.which("setpriv")  # util-linux
+
+
+def _as_user(argv: list[str], user: int | None) -> tuple[list[str], int | None]:
+    """`argv` run under user and group id `user`, with no supplementary groups: the command
+    line, and the id Popen itself must switch to (None: none, or setpriv does it).
+
+    By exec'ing setpriv in the child: Popen's own `user=` makes CPython fork instead of vfork,
+    and a fork of a worker holding hundreds of MB cost 40+ ms a command where setpriv costs one
+    small exec (measured: 3.5 ms against 47 ms in a 300 MB process on a loaded machine).
+    """
+    if user is None or SETPRIV is None:
+        return argv, user
+    ids = [f"--reuid={user}", f"--regid={user}", "--clear-groups"]
+    return [SETPRIV, *ids, "--", *argv], None
 
 
 def _gated(command: str | list[str]) -> list[str]:
