@@ -28,6 +28,9 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    # Dask logs a closed comm of a worker leaving during a cluster's shutdown at INFO, with a
+    # whole traceback: the expected end of an environment, not an error to read.
+    logging.getLogger("distributed.batched").setLevel(max(logging.WARNING, logging.root.level))
 
 
 def build_app(settings: Settings) -> Starlette:
