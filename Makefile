@@ -7,7 +7,7 @@ STAMP_DEV := $(VENV)/.installed-dev
 # The official Node.js SDK for its tests; without npm they skip with a reason (not under CI=true).
 NODE_SDK := tests/node/node_modules/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ bench: $(STAMP_DEV)
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/runner.py
 	$(BIN)/python bench/events.py
+
+fuzz: $(STAMP_DEV)
+	$(BIN)/python bench/fuzz.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
