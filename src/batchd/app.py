@@ -48,27 +48,30 @@ def build_app(settings: Settings) -> Starlette:
     from batchd.compute.zoned import ZonedBackend
     from batchd.control.accounts import AccountService
     from batchd.control.controller import Controller
+    from batchd.control.leadership import Leadership
     from batchd.control.notify import Notifier
     from batchd.control.service import BatchService
     from batchd.mq.context import Context
     from batchd.mq.service import MessageService
     from batchd.store import database, migrate, single_writer
+    from batchd.store.lease import Lease
+    from batchd.store.wakeups import Hub, Listener
 
     private_paths.create_directory(settings.data_dir)
-    writer, reader = database.create_engines(settings.effective_database_url)
-    # Before anything is migrated or recovered: a second server changes nothing.
+    # Before anything is migrated or recovered: a second server on this directory changes nothing.
     held = single_writer.acquire(
         settings.data_dir,
-        writer,
-        f"the batchd server of pid {os.getpid()} on http://{settings.host}:{settings.port}",
+        f"the batchd server of pid {os.getpid()} on {settings.replica_url}",
     )
     try:
+        writer, reader = database.create_engines(settings.effective_database_url)
         migrate.upgrade(writer)
     except BaseException:
         held.release()
         raise
     _prepare_isolation(settings)
-    db = database.Database(writer, reader)
+    replica = _replica_name(settings)
+    db = database.Database(writer, reader, Hub(replica))
     ctx = Context(db=db)
     service = MessageService(ctx, push_timeout=settings.push_timeout)
     notifier = Notifier(ctx, base64_bodies=settings.event_body_encoding == "base64")
@@ -85,11 +88,8 @@ def build_app(settings: Settings) -> Starlette:
     keyring = Keyring([])
     accounts = AccountService(ctx, credential, keyring.replace)
 
-    @asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        db.start(asyncio.get_running_loop())
-        await accounts.start()
-        service.start()
+    def compute() -> ComputeBackend:
+        """The leader's compute: its local nodes and the zones' other sources."""
         local = LocalDaskBackend(
             controller,
             host=settings.host,
@@ -104,19 +104,46 @@ def build_app(settings: Settings) -> Starlette:
             )
             for key, source in settings.zones.others.items()
         }
-        backend = ZonedBackend(
+        return ZonedBackend(
             settings.zones, controller.zone_of, local, others, settings.isolate_commands
         )
-        controller.start(backend)
+
+    async def lead() -> None:
+        controller.start(compute())
+        service.start_leading()
+
+    async def follow() -> None:
+        backend = controller.backend
+        await controller.stop()
+        if backend is not None:
+            await backend.close()
+        await service.stop_leading()
+
+    lease = (
+        Lease(settings.effective_database_url, replica, settings.replica_url) if db.shared else None
+    )
+    leadership = Leadership(db, lease, lead, follow, settings.replica_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        db.start(loop)
+        listener = None
+        if db.shared:
+            listener = Listener(settings.effective_database_url, db.hub, loop, replica)
+            listener.start()
+            await asyncio.to_thread(listener.connected.wait, 10)
+        await accounts.start()
+        await leadership.start()
         _settle_heap()
-        log.info("batchd ready", extra={"event": "ready"})
+        log.info("batchd ready", extra={"event": "ready", "role": leadership.role})
         try:
             yield
         finally:
             ctx.signals.close()
-            await controller.stop()
-            await backend.close()
-            await service.stop()
+            await leadership.stop()
+            if listener is not None:
+                listener.stop()
             db.stop()
             held.release()
             log.info("batchd stopped", extra={"event": "stopped"})
@@ -131,9 +158,18 @@ def build_app(settings: Settings) -> Starlette:
         accounts=accounts,
         rate_limit=settings.rate_limit,
         tls=settings.tls is not None,
+        leadership=leadership,
     )
     app.state.stop_polling = ctx.signals.close
     return app
+
+
+def _replica_name(settings: Settings) -> str:
+    """Names this process among the replicas of a shared database (in the lease, in logs)."""
+    import secrets
+    import socket
+
+    return f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(2)}"
 
 
 def _prepare_isolation(settings: Settings) -> None:

@@ -50,6 +50,7 @@ class Settings:
     isolate_commands: bool = True  # each command under a user id of its own (as root)
     tls_cert: str = ""  # PEM certificate (chain) file: serve HTTPS with tls_key
     tls_key: str = field(default="", repr=False)  # its private key file
+    advertise_url: str = ""  # how other replicas reach this one; "": scheme://host:port
 
     @property
     def effective_database_url(self) -> str:
@@ -63,6 +64,14 @@ class Settings:
     @property
     def scheme(self) -> str:
         return "https" if self.tls_cert else "http"
+
+    @property
+    def replica_url(self) -> str:
+        """Where the other replicas of a shared database reach this one."""
+        if self.advertise_url:
+            return self.advertise_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+        return f"{self.scheme}://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     @property
     def credentials_path(self) -> Path:

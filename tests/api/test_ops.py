@@ -14,7 +14,9 @@ from tests.support import RunningServer
 def test_healthz_answers_once_ready(server: RunningServer) -> None:
     response = httpx.get(f"{server.base_url}/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    answer = response.json()
+    assert answer["status"] == "ok"
+    assert answer["role"] == "leader"  # alone on its store, it leads from the start
 
 
 def _sample(text: str, name: str, labels: str) -> float:

@@ -119,3 +119,26 @@ def test_a_killed_worker_fails_its_attempt_and_the_retry_succeeds(
     wait_until(lambda: not pids_of(LONG_SLEEP), timeout=10)
     activities = batch("DescribeComputeEnvActivities", {"EnvId": env_id})
     assert activities["TotalCount"] >= 1
+
+
+def test_a_node_being_deleted_when_batchd_dies_is_gone_after_the_restart(
+    process: ServerProcess,
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    batch = _api(process)
+    env_id = batch.env(nodes=1)
+    process.kill()
+    # The store as batchd leaves it when it dies after a node became DELETING and before its
+    # worker ended: nobody will report that worker's end any more.
+    engine = create_engine(process.database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE nodes SET state = 'DELETING'"))
+    finally:
+        engine.dispose()
+    process.start()
+
+    batch.until("DescribeComputeEnv", {"EnvId": env_id}, lambda d: d["ComputeNodeSet"] == [])
+    batch("DeleteComputeEnv", {"EnvId": env_id})
+    batch.until("DescribeComputeEnvs", {}, lambda d: d["TotalCount"] == 0)

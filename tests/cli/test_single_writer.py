@@ -1,6 +1,6 @@
-"""One server per store: a second `batchd serve` on a data directory, or a PostgreSQL database,
-in use exits at once naming the running server, and changes nothing; the first one's running
-job still succeeds."""
+"""One server per data directory: a second `batchd serve` on a data directory in use exits at
+once naming the running server, and changes nothing; the first one's running job still
+succeeds. On one PostgreSQL database, servers with directories of their own are replicas."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.batch.conftest import BatchApi, command_task
@@ -56,16 +57,24 @@ def test_a_second_server_on_a_data_directory_in_use_refuses_to_start(tmp_path: P
         assert batch.finished(job_id)["JobState"] == "SUCCEED"
 
 
-def test_a_second_server_on_a_postgresql_database_in_use_refuses_to_start(
+def test_a_second_server_on_a_postgresql_database_joins_as_a_follower(
     tmp_path: Path, pg_url: str
 ) -> None:
+    """On PostgreSQL, servers with data directories of their own are replicas of one service:
+    the second one follows, answers, and leaves the leader's running job alone."""
     first = ServerProcess(tmp_path / "first", pg_url)
     with first.serving():
         batch, job_id = running_job(first)
-
-        refused = second_server(first, tmp_path / "second")
-
-        assert refused.returncode == 1
-        assert "PostgreSQL database" in refused.stderr
-        assert f"pid {first.process.pid if first.process else ''}" in refused.stderr
-        assert batch.finished(job_id)["JobState"] == "SUCCEED"
+        second = ServerProcess(tmp_path / "second", pg_url)
+        with second.serving():
+            roles = {
+                server.base_url: httpx.get(f"{server.base_url}/healthz").json()
+                for server in (first, second)
+            }
+            assert roles[first.base_url]["role"] == "leader"
+            assert roles[second.base_url]["role"] == "follower"
+            assert roles[second.base_url]["leader"] == first.base_url
+            on_second = BatchApi(second.running())
+            described = on_second("DescribeJob", {"JobId": job_id})
+            assert described["JobId"] == job_id
+            assert batch.finished(job_id)["JobState"] == "SUCCEED"

@@ -37,9 +37,9 @@ async def service(database_url: str, clock: FakeClock) -> AsyncIterator[MessageS
     db = database.Database(writer, reader)
     db.start(asyncio.get_running_loop())
     svc = MessageService(Context(db=db, clock=clock), push_timeout=2.0)
-    svc.start()
+    svc.start_leading()
     try:
         yield svc
     finally:
-        await svc.stop()
+        await svc.stop_leading()
         db.stop()

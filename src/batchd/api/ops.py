@@ -1,5 +1,8 @@
 """Operations endpoints: /healthz for readiness, /metrics in Prometheus text format.
 
+Both say this replica's role: "leader" (the one that steps jobs and delivers pushes; a server on
+SQLite always is) or "follower" (replicas on one PostgreSQL database answer every request alike).
+
 /metrics names no account's resources unless the administrator asks for them: a scrape with HTTP
 Basic authentication by the administrator's SecretId and SecretKey (Prometheus `basic_auth`) gets
 every queue's depth with its account, region and name; any other gets the total.
@@ -17,6 +20,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from batchd.api.auth import Keyring
 from batchd.api.metrics import RequestMetrics, family
+from batchd.control.leadership import Leadership
 from batchd.domain import errors
 from batchd.mq.service import MessageService
 from batchd.store.repos import events as event_repo
@@ -29,7 +33,9 @@ class Ops:
         metrics: RequestMetrics,
         keyring: Keyring | None = None,
         is_admin: Callable[[str], bool] | None = None,
+        leadership: Leadership | None = None,
     ) -> None:
+        self._leadership = leadership
         self._service = service
         self._metrics = metrics
         self._keyring = keyring
@@ -50,12 +56,28 @@ class Ops:
             credential.secret_key.encode(), secret_key.encode()
         )
 
+    def _role(self) -> dict[str, object]:
+        leadership = self._leadership
+        if leadership is None:
+            return {"role": "leader"}
+        return {
+            "role": leadership.role,
+            "replica": leadership.replica,
+            "leader": leadership.leader_url,
+            "epoch": leadership.epoch if leadership.epoch is not None else leadership.leader.epoch,
+        }
+
     async def healthz(self, request: Request) -> Response:
         try:
             await self._service.stats()
         except Exception as error:
-            return JSONResponse({"status": "unavailable", "reason": str(error)}, status_code=503)
-        return JSONResponse({"status": "ok"})
+            return JSONResponse(
+                {"status": "unavailable", "reason": str(error), **self._role()}, status_code=503
+            )
+        return JSONResponse({"status": "ok", **self._role()})
+
+    def _leads(self) -> int:
+        return int(self._leadership is None or self._leadership.role == "leader")
 
     async def metrics(self, request: Request) -> Response:
         depths, (pending, dead) = await self._service.stats()
@@ -105,6 +127,18 @@ class Ops:
                     "Stored lifecycle events that a topic of their notifications could not take "
                     "(list them with `batchd events ID`)",
                     [({}, undeliverable)],
+                ),
+                family(
+                    "batchd_leader",
+                    "gauge",
+                    "1 on the replica that leads (steps jobs, delivers pushes), 0 on the others",
+                    [({"replica": str(self._role().get("replica", ""))}, self._leads())],
+                ),
+                family(
+                    "batchd_leader_handovers_total",
+                    "counter",
+                    "Times this replica started leading",
+                    [({}, self._leadership.handovers if self._leadership is not None else 1)],
                 ),
                 family(
                     "batchd_store_commits_total",

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from batchd.api.auth import Keyring, NonceCache, RateLimiter
 from batchd.api.cmq.endpoint import PATH, CmqEndpoint
 from batchd.api.console import app as console_app
+from batchd.api.leader_forward import LeaderForward
 from batchd.api.metrics import RequestMetrics
 from batchd.api.ops import Ops
 from batchd.api.tc3 import handlers
@@ -24,6 +25,7 @@ from batchd.api.tc3.dispatch import Tc3Endpoint
 from batchd.api.tdmq.api import tdmq_api
 from batchd.control.accounts import AccountService
 from batchd.control.audit_trail import AuditTrail
+from batchd.control.leadership import Leadership
 from batchd.control.service import BatchService
 from batchd.control.templates import TemplateService
 from batchd.mq.service import MessageService
@@ -44,13 +46,20 @@ def build(
     accounts: AccountService | None = None,
     rate_limit: float = 0.0,
     tls: bool = False,
+    leadership: Leadership | None = None,
 ) -> Starlette:
     """The routes of every surface; the console (at /console) needs the batch service and
     `console_secret`, the API secret its session key is derived from."""
     metrics = RequestMetrics()
     limiter = RateLimiter(rate_limit)  # one bucket per key, whichever protocol it signs
     cmq = CmqEndpoint(service, keyring, NonceCache(service.ctx.clock), metrics, region, limiter)
-    ops = Ops(service, metrics, keyring, accounts.is_admin if accounts is not None else None)
+    ops = Ops(
+        service,
+        metrics,
+        keyring,
+        accounts.is_admin if accounts is not None else None,
+        leadership,
+    )
     routes: list[BaseRoute] = [
         Route(PATH, cmq.handle, methods=ALL_METHODS),
         Route("/healthz", ops.healthz, methods=["GET"]),
@@ -62,7 +71,15 @@ def build(
         )
         actions = handlers.build(batch, TemplateService(service.ctx), account_services)
         apis = [batch_api(actions), tdmq_api(service)]
-        tc3 = Tc3Endpoint(keyring, apis, metrics, region, service.ctx.clock, limiter)
+        tc3 = Tc3Endpoint(
+            keyring,
+            apis,
+            metrics,
+            region,
+            service.ctx.clock,
+            limiter,
+            LeaderForward(leadership) if leadership is not None else None,
+        )
         routes.append(Route("/", tc3.handle, methods=TC3_METHODS))
         if console_secret is not None:
             console = console_app.build(

@@ -190,6 +190,14 @@ def build(serve: Callable[[Settings], None]) -> typer.Typer:
                 "(BATCHD_NODE_RECREATE_WAIT_SCALE). Default: 1"
             ),
         ] = None,
+        advertise_url: Annotated[
+            str | None,
+            typer.Option(
+                help="With --database-url postgresql…, the URL at which the other replicas "
+                "reach this one (they forward it the actions only the leader can answer) "
+                "(BATCHD_ADVERTISE_URL). Default: the scheme, --host and --port it listens on"
+            ),
+        ] = None,
         zones: Annotated[
             str | None,
             typer.Option(
@@ -223,6 +231,7 @@ def build(serve: Callable[[Settings], None]) -> typer.Typer:
                     "allow_open_data_dir": allow_open_data_dir or None,  # unset: env, file
                     "isolate_commands": False if no_isolate_commands else None,
                     "zones": zones,
+                    "advertise_url": advertise_url,
                 },
                 create_credentials=True,
             )

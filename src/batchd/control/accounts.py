@@ -9,6 +9,7 @@ to `on_keys` (the API's keyring), before the change is answered.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 
 from batchd.domain import account as account_rules
@@ -31,6 +32,15 @@ class AccountService:
         self._ctx = ctx
         self._admin = admin
         self._on_keys = on_keys
+        self._reloads: set[asyncio.Task[None]] = set()
+        # Another replica changed the keys (or its changes may have been missed): read them.
+        ctx.db.hub.on("keys", self._reload_soon)
+        ctx.db.hub.on_resync(self._reload_soon)
+
+    def _reload_soon(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.reload())
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
 
     @property
     def admin_app_id(self) -> str:
@@ -42,7 +52,12 @@ class AccountService:
     async def start(self) -> None:
         """Store the administrator's account and key (from the settings) and load the keyring."""
         admin, now_ms = self._admin, self._ctx.now_ms()
-        await self._ctx.db.write(lambda tx: repo.ensure_admin(tx.conn, admin, ADMIN_NAME, now_ms))
+
+        def work(tx: Tx) -> None:
+            repo.ensure_admin(tx.conn, admin, ADMIN_NAME, now_ms)
+            tx.announce("keys", here=False)  # a replica with a key of its own: the others'
+
+        await self._ctx.db.write(work)
         await self.reload()
 
     async def reload(self) -> None:
@@ -109,6 +124,7 @@ class AccountService:
         def work(tx: Tx) -> None:
             self._changeable_key(tx.conn, caller, secret_id)
             repo.set_enabled(tx.conn, secret_id, enabled)
+            tx.announce("keys", here=False)
 
         await self._ctx.db.write(work)
         await self.reload()
@@ -117,6 +133,7 @@ class AccountService:
         def work(tx: Tx) -> None:
             self._changeable_key(tx.conn, caller, secret_id)
             repo.delete_key(tx.conn, secret_id)
+            tx.announce("keys", here=False)
 
         await self._ctx.db.write(work)
         await self.reload()
@@ -154,4 +171,5 @@ class AccountService:
 def _new_key(tx: Tx, app_id: str, now_ms: int) -> Credential:
     credential = account_rules.new_credential(app_id)
     repo.insert_key(tx.conn, credential, now_ms)
+    tx.announce("keys", here=False)  # the other replicas' keyrings
     return credential

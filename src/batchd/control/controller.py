@@ -37,7 +37,7 @@ from batchd.domain.job import Job
 from batchd.domain.zones import ZoneSources
 from batchd.mq.context import Context
 from batchd.mq.signals import Signal
-from batchd.store.database import Conn, Tx
+from batchd.store.database import Conn, NotLeader, Tx
 from batchd.store.repos import envs as env_repo
 from batchd.store.repos import instances as instance_repo
 from batchd.store.repos import jobs as job_repo
@@ -102,10 +102,21 @@ class Controller:
         self._notifier = notifier
         self._work_root = work_root
         self._recreate_wait_scale = recreate_wait_scale  # of the waits before node replacements
-        self._timer: asyncio.TimerHandle | None = None  # wakes the tick a waiting node is due
-        self._timer_due_ms = 0
         self.backend: ComputeBackend | None = None
         self._signal = Signal()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.ticks = 0
+        self._reset()
+        hub = ctx.db.hub
+        hub.on("jobs", self.wake_jobs)
+        hub.on("envs", self.wake)
+        hub.on("remove_nodes", self._remove_nodes)
+        hub.on_resync(self._step_everything)
+
+    def _reset(self) -> None:
+        """Nothing known: what a controller that starts leading begins with."""
+        self._timer: asyncio.TimerHandle | None = None  # wakes the tick a waiting node is due
+        self._timer_due_ms = 0
         self._outcomes: Outcomes = _outcomes()
         self._membership: list[node_steps.Membership] = []
         self._dirty: dict[str, None] = {}  # job ids to step, in the order they were marked
@@ -114,10 +125,13 @@ class Controller:
         self._views: dict[str, EnvView | None] = {}  # as of the last read of the environments
         self._instance_ids: dict[str, str] = {}  # node id -> its instance id; writer thread only
         self._effects: asyncio.Queue[Effects] = asyncio.Queue()
-        self._tasks: list[asyncio.Task[None]] = []
-        self.ticks = 0
         self._reports_taken = 0  # by the last tick
         self._pause_s = 0.0
+
+    @property
+    def running(self) -> bool:
+        """Whether this replica's controller runs (it leads)."""
+        return bool(self._tasks)
 
     async def zone_of(self, env_id: str) -> str:
         """The zone of an environment ("" when it is gone): where the backend finds its nodes."""
@@ -168,16 +182,27 @@ class Controller:
 
     def wake_jobs(self, *job_ids: str) -> None:
         """These jobs changed (submitted, termination or retry asked): step them next tick.
-        A job that no one names is not stepped."""
+        A job that no one names is not stepped. Not leading, there is nothing to remember: a
+        controller that starts steps every unfinished job."""
+        if not self.running:
+            return
         for job_id in job_ids:
             self._dirty[job_id] = None
         self._signal.fire()
 
-    def submit_effects(self, effects: Effects) -> None:
-        """Backend work decided outside a tick (by a request), run after its commit."""
-        self._effects.put_nowait(effects)
+    def _step_everything(self) -> None:
+        """Wake-ups may have been missed: read every environment, step every unfinished job."""
+        self._full_pass = self._envs_changed = True
+        self._signal.fire()
+
+    def _remove_nodes(self, env_id: str, *node_ids: str) -> None:
+        """A request made these nodes DELETING (in any replica): stop their workers."""
+        if self.running:
+            self._effects.put_nowait(Effects(remove_nodes={env_id: list(node_ids)}))
 
     def start(self, backend: ComputeBackend) -> None:
+        """Lead: recover what the last leader left, then step jobs until `stop`."""
+        self._reset()
         self.backend = backend
         self._tasks = [
             asyncio.create_task(self._run(), name="batchd-controller"),
@@ -191,6 +216,7 @@ class Controller:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        self.backend = None
 
     async def _run(self) -> None:
         await self._recover()
@@ -198,6 +224,8 @@ class Controller:
             seen = self._signal.version
             try:
                 await self.tick()
+            except NotLeader:
+                return  # the leadership stops this controller
             except Exception:
                 log.exception("controller tick failed", extra={"event": "tick_failed"})
                 await asyncio.sleep(1)  # a failing database: back off, then try again
@@ -236,7 +264,7 @@ class Controller:
             return self._tick(tx, taken, now_ms)
 
         try:
-            done = await self._ctx.db.write(work)
+            done = await self._ctx.db.write(work, leader_only=True)
         except Exception:
             # Nothing of the tick committed: keep everything it took for the next attempt.
             self._give_back(list(dict.fromkeys([*taken.dirty, *taken.outcomes])), taken.outcomes)
@@ -428,7 +456,7 @@ class Controller:
         def work(tx: Tx) -> recovery.Recovery:
             return recovery.recover(tx, self._notifier, now_ms)
 
-        done = await self._ctx.db.write(work)
+        done = await self._ctx.db.write(work, leader_only=True)
         for job_id, task_name, outcome in done.lost:
             self._outcomes[job_id][task_name].append(outcome)
             self._dirty[job_id] = None

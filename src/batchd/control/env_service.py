@@ -193,8 +193,8 @@ class EnvService(ServiceBase):
         effects = Effects()
         for node, cause in doomed:
             node_steps.start_deleting(tx, self._notifier, env, node, now_ms, effects, cause)
-        if effects:
-            tx.after_commit(lambda: self._controller.submit_effects(effects))
+        for env_id, node_ids in effects.remove_nodes.items():
+            tx.announce("remove_nodes", env_id, *node_ids)  # to the leader's controller
 
     async def delete_env(self, scope: Scope, env_id: str) -> None:
         def work(tx: Tx) -> None:

@@ -54,7 +54,7 @@ class JobService(ServiceBase):
 
     def _wake_jobs_after(self, tx: Tx, *job_ids: str) -> None:
         """These jobs changed: the controller steps them once this commits (and only those)."""
-        tx.after_commit(lambda: self._controller.wake_jobs(*job_ids))
+        tx.announce("jobs", *job_ids)
 
     async def submit_job(self, scope: Scope, request: JobSubmission) -> str:
         submission.check_job(request)

@@ -285,6 +285,10 @@ def step_env(tx: Tx, notifier: Notifier, env: Env, now_ms: int, effects: Effects
 def restart(tx: Tx, notifier: Notifier, env: Env, node: Node, now_ms: int) -> bool:
     """After batchd restarted: a node whose worker died with it is reported ABNORMAL and must be
     started again (True); SUBMITTED nodes start with the next tick anyway."""
+    if node.state is N.DELETING:
+        # Its worker ended with the server (or the leader) that was stopping it: it is gone.
+        _left(tx, notifier, env, node, now_ms)
+        return False
     if node.origin == machine.USER_ATTACHED:
         # Its worker knew the scheduler that ended with batchd; batchd does not start it.
         why = "batchd restarted: detach the instance, and attach it again once it is connected"

@@ -31,7 +31,7 @@ class ServiceBase:
 
     def _wake_after(self, tx: Tx) -> None:
         """Environments or nodes changed: the controller reads them again once this commits."""
-        tx.after_commit(self._controller.wake)
+        tx.announce("envs")
 
     def _check_nodes_can_start(self, zone: str, count: int) -> None:
         """Refuse to create nodes in a zone whose nodes batchd does not start (setting zones)."""

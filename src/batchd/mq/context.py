@@ -23,5 +23,8 @@ class Context:
     clock: Callable[[], float] = time.time
     limits: Limits = field(default_factory=Limits)
 
+    def __post_init__(self) -> None:
+        self.signals.attach(self.db.hub)
+
     def now_ms(self) -> int:
         return int(self.clock() * 1000)

@@ -20,7 +20,7 @@ async def run(ctx: Context, interval: float = INTERVAL_SECONDS) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            removed = await ctx.db.write(lambda tx: purge_all(ctx, tx))
+            removed = await ctx.db.write(lambda tx: purge_all(ctx, tx), leader_only=True)
         except Exception:
             log.exception("retention purge failed", extra={"event": "purge_failed"})
             continue

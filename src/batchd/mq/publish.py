@@ -65,7 +65,7 @@ def publish_in(
                 tx.conn, topic.pk, msg_id, body, tags, routing_key, now_ms
             )
             delivery_repo.add(tx.conn, [(s.pk, held) for s in deferred], now_ms)
-        tx.after_commit(ctx.signals.push.fire)
+        tx.announce("push")
     return msg_ids
 
 

@@ -1,7 +1,9 @@
 """The push dispatcher: delivers pending deliveries to HTTP endpoints and unavailable queues.
 
 It wakes on new deliveries (after their commit) and on the earliest retry time; it never scans
-on a fixed interval. Every outcome is written back, so deliveries survive a restart.
+on a fixed interval. Every outcome is written back, so deliveries survive a restart. It runs on
+the leading replica only, and its writes are leader work: a replica that lost the lease records
+no outcome, and its successor delivers what is still pending.
 """
 
 from __future__ import annotations
@@ -149,7 +151,7 @@ class PushDispatcher:
             repo.finish(tx.conn, delivery.pk)
 
         try:
-            await ctx.db.write(work)
+            await ctx.db.write(work, leader_only=True)
         except errors.BatchdError as error:
             return f"{type(error).__name__}: {error}"
         self.outcomes["delivered"] += 1
@@ -159,7 +161,7 @@ class PushDispatcher:
         ctx = self._ctx
         if error is None:
             if delivery.protocol is Protocol.HTTP:
-                await ctx.db.write(lambda tx: repo.finish(tx.conn, delivery.pk))
+                await ctx.db.write(lambda tx: repo.finish(tx.conn, delivery.pk), leader_only=True)
                 self.outcomes["delivered"] += 1
             return
         attempts = delivery.attempts + 1
@@ -171,7 +173,9 @@ class PushDispatcher:
             random.random(),
         )
         if delay is None:
-            await ctx.db.write(lambda tx: repo.bury(tx.conn, delivery.pk, attempts, error))
+            await ctx.db.write(
+                lambda tx: repo.bury(tx.conn, delivery.pk, attempts, error), leader_only=True
+            )
             self.outcomes["dead_lettered"] += 1
             log.warning(
                 "push delivery exhausted its retries",
@@ -185,6 +189,7 @@ class PushDispatcher:
             return
         next_ms = now_ms + int(delay * 1000)
         await ctx.db.write(
-            lambda tx: repo.reschedule(tx.conn, delivery.pk, attempts, next_ms, error)
+            lambda tx: repo.reschedule(tx.conn, delivery.pk, attempts, next_ms, error),
+            leader_only=True,
         )
         self.outcomes["failed"] += 1

@@ -36,8 +36,7 @@ def send_in(
             raise errors.QueueFull(resource=queue.name)
     msg_ids = message_repo.insert_messages(tx.conn, queue, bodies, now_ms, delay_seconds * 1000)
     if delay_seconds == 0:
-        visible = len(bodies)
-        tx.after_commit(lambda: ctx.signals.queue_changed(queue.pk, visible))
+        tx.announce("queue", queue.pk, len(bodies))
     return msg_ids
 
 
@@ -129,9 +128,7 @@ class QueueService:
                 queue,
                 count,
                 now_ms,
-                on_dead_letter=lambda dead: tx.after_commit(
-                    lambda: ctx.signals.queue_changed(dead.pk, 1)
-                ),
+                on_dead_letter=lambda dead: tx.announce("queue", dead.pk, 1),
             )
             wake_ms = None if received else message_repo.next_visible_ms(tx.conn, queue, now_ms)
             return queue, received, wake_ms
@@ -186,7 +183,7 @@ class QueueService:
             if not now_s - rewind_seconds <= start_consume_time <= now_s:
                 raise errors.InvalidRewindTime(parameter="startConsumeTime")
             restored = message_repo.rewind(tx.conn, queue, start_consume_time * 1000, ctx.now_ms())
-            tx.after_commit(lambda: ctx.signals.queue_changed(queue.pk))
+            tx.announce("queue", queue.pk)
             return restored
 
         return await ctx.db.write(work)

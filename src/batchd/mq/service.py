@@ -56,7 +56,7 @@ class MessageService:
 
         def work(tx: Tx) -> int:
             count = delivery_repo.redrive(tx.conn, scope, delivery_ids, ctx.now_ms())
-            tx.after_commit(ctx.signals.push.fire)
+            tx.announce("push")
             return count
 
         return await ctx.db.write(work)
@@ -69,13 +69,14 @@ class MessageService:
 
         return await self.ctx.db.read(work)
 
-    def start(self) -> None:
+    def start_leading(self) -> None:
+        """The work of the leading replica: push deliveries and the retention purge."""
         self._tasks = [
             asyncio.create_task(self.push.run(), name="batchd-push"),
             asyncio.create_task(janitor.run(self.ctx), name="batchd-janitor"),
         ]
 
-    async def stop(self) -> None:
+    async def stop_leading(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

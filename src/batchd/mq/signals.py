@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 
+from batchd.store.wakeups import Hub
+
 
 def _wake(waiter: asyncio.Future[bool], fired: bool) -> None:
     if not waiter.done():
@@ -70,11 +72,25 @@ class Signals:
         self.push = Signal()
         self.closing = False
 
+    def attach(self, hub: Hub) -> None:
+        """Wake for the announcements of commits, this replica's and the others'."""
+        hub.on("queue", self._queue_announced)
+        hub.on("push", self.push.fire)
+        hub.on_resync(self.wake_all)
+
+    def _queue_announced(self, queue_pk: str, visible: str = "") -> None:
+        self.queue_changed(int(queue_pk), int(visible) if visible else None)
+
+    def wake_all(self) -> None:
+        """Something may have changed anywhere: every waiter looks again."""
+        for signal in list(self._queues.values()):
+            signal.fire()
+        self.push.fire()
+
     def close(self) -> None:
         """The server is stopping: wake every long poll so that it answers now."""
         self.closing = True
-        for signal in list(self._queues.values()):
-            signal.fire()
+        self.wake_all()
 
     def queue(self, queue_pk: int) -> Signal:
         return self._queues[queue_pk]

@@ -22,9 +22,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from batchd.domain.audit import Call
-from batchd.store import audit
+from batchd.store import audit, lease, wakeups
 from batchd.store import errors as store_errors
 from batchd.store.repos import audit as audit_repo
+from batchd.store.wakeups import Announcement, Hub
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,13 @@ Conn = Connection  # what readers receive; lets upper layers name the type witho
 
 MAX_GROUP = 256
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A transaction left open this long by a frozen process is ended by PostgreSQL: its lock on the
+# leader lease must not keep another replica from leading (see store/lease.py).
+IDLE_IN_TRANSACTION_MS = 8_000
+
+
+class NotLeader(Exception):
+    """Leader work from a replica that does not lead (any more): nothing of it was written."""
 
 
 @dataclass(slots=True)
@@ -48,6 +56,16 @@ class Tx:
     # Rows to insert at the end of the unit, in order: one executemany instead of a compiled
     # statement per row (a controller step records thousands of events).
     _deferred: list[tuple[Table, dict[str, Any]]] = field(default_factory=list)
+    _announced: list[Announcement] = field(default_factory=list)
+    _announced_here: list[Announcement] = field(default_factory=list)
+
+    def announce(self, kind: str, *arguments: object, here: bool = True) -> None:
+        """Once this unit commits, wake the handlers of `kind` (see store/wakeups.py) in every
+        replica: in this one too unless `here` is False (it has done the work already)."""
+        item = (kind, tuple(str(argument) for argument in arguments))
+        self._announced.append(item)
+        if here:
+            self._announced_here.append(item)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` on the event loop once this unit's writes are durable."""
@@ -77,9 +95,16 @@ class Tx:
 class _Job:
     work: Callable[[Tx], Any]
     future: concurrent.futures.Future[Any]
+    leader_only: bool = False
     result: Any = None
     error: BaseException | None = None
     callbacks: list[Callable[[], None]] = field(default_factory=list)
+    announced: list[Announcement] = field(default_factory=list)
+    announced_here: list[Announcement] = field(default_factory=list)
+
+    def clear(self) -> None:
+        self.result, self.error, self.callbacks = None, None, []
+        self.announced, self.announced_here = [], []
 
 
 _STOP = object()
@@ -100,7 +125,15 @@ def is_sqlite(url: str) -> bool:
 def create_engines(url: str) -> tuple[Engine, Engine]:
     """(writer, reader) engines; SQLite gets WAL, full sync, a busy timeout and BEGIN IMMEDIATE."""
     if not is_sqlite(url):
-        engine = create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
+        engine = create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=8,
+            max_overflow=8,
+            connect_args={
+                "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"
+            },
+        )
         return engine, engine
     writer = create_engine(url, poolclass=NullPool)
     reader = create_engine(url, pool_size=8, max_overflow=8)
@@ -127,11 +160,20 @@ def _configure_sqlite(engine: Engine, *, begin: str) -> None:
 
 
 class Database:
-    """Runs reads on a pool and writes through the group-committing writer thread."""
+    """Runs reads on a pool and writes through the group-committing writer thread.
 
-    def __init__(self, writer: Engine, reader: Engine) -> None:
+    On PostgreSQL, where replicas share the database, leader work (`leader_only`) commits only
+    while `fence_epoch` is the lease's epoch, and announcements reach the other replicas.
+    """
+
+    def __init__(self, writer: Engine, reader: Engine, hub: Hub | None = None) -> None:
         self.writer_engine = writer
         self.reader_engine = reader
+        self.hub = hub or Hub()
+        self.shared = writer.dialect.name == "postgresql"  # other replicas may use it
+        # Set by the leadership of replicas: leader work then commits only under fence_epoch.
+        self.fenced = False
+        self.fence_epoch: int | None = None
         self._jobs: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -161,22 +203,27 @@ class Database:
         self.writer_engine.dispose()
         self.reader_engine.dispose()
 
-    async def write(self, work: Callable[[Tx], T]) -> T:
-        """Run `work` in the next group commit; return once its writes are on disk."""
-        return await asyncio.wrap_future(self.submit(work))
+    async def write(self, work: Callable[[Tx], T], *, leader_only: bool = False) -> T:
+        """Run `work` in the next group commit; return once its writes are on disk.
+
+        `leader_only` work (the controller's, the push dispatcher's) raises NotLeader, having
+        written nothing, unless this replica holds the lease when it commits."""
+        return await asyncio.wrap_future(self.submit(work, leader_only=leader_only))
 
     def write_sync(self, work: Callable[[Tx], T]) -> T:
         """`write` for callers outside the event loop."""
         return self.submit(work).result()
 
-    def submit(self, work: Callable[[Tx], T]) -> concurrent.futures.Future[T]:
+    def submit(
+        self, work: Callable[[Tx], T], *, leader_only: bool = False
+    ) -> concurrent.futures.Future[T]:
         if self._thread is None:
             raise RuntimeError("Database.start() has not been called")
         call = audit.CALLER.get()
         if call is not None and not call.recorded:
             work = _audited(work, call)
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._jobs.put(_Job(work=work, future=future))
+        self._jobs.put(_Job(work=work, future=future, leader_only=leader_only))
         return future
 
     def waiting(self) -> int:
@@ -253,18 +300,20 @@ class Database:
         try:
             try:
                 with conn.begin():
-                    for job in batch:
-                        job.result, job.callbacks = self._run_unit(conn, job)
+                    for job in self._fenced(conn, batch):
+                        self._run_unit(conn, job)
+                    self._notify(conn, batch)
             except _UnitFailed:
                 for job in batch:
-                    job.result, job.error, job.callbacks = None, None, []
+                    job.clear()
                 with conn.begin():
-                    for job in batch:
+                    for job in self._fenced(conn, batch):
                         try:
                             with conn.begin_nested():
-                                job.result, job.callbacks = self._run_unit(conn, job)
+                                self._run_unit(conn, job)
                         except _UnitFailed as failed:
                             job.error = failed.error
+                    self._notify(conn, batch)
             self.commits += 1
             self.units += len(batch)
             return True
@@ -273,15 +322,35 @@ class Database:
             self._fail_all(batch, error)
             return False
 
+    def _fenced(self, conn: Connection, batch: list[_Job]) -> list[_Job]:
+        """The units that may run in this group: leader work only while this replica leads,
+        checked with the lease row held until the commit."""
+        if not self.fenced or not any(job.leader_only for job in batch):
+            return batch
+        epoch = self.fence_epoch
+        if epoch is not None and lease.fence_holds(conn, epoch):
+            return batch
+        for job in batch:
+            if job.leader_only:
+                job.error = NotLeader("this replica does not lead: its leader work is dropped")
+        return [job for job in batch if not job.leader_only]
+
+    def _notify(self, conn: Connection, batch: list[_Job]) -> None:
+        if self.shared:
+            announced = [item for job in batch if job.error is None for item in job.announced]
+            if announced:
+                wakeups.notify(conn, self.hub.replica, announced)
+
     @staticmethod
-    def _run_unit(conn: Connection, job: _Job) -> tuple[Any, list[Callable[[], None]]]:
+    def _run_unit(conn: Connection, job: _Job) -> None:
         tx = Tx(conn)
         try:
-            result = job.work(tx)
+            job.result = job.work(tx)
             tx.flush()
         except Exception as error:
             raise _UnitFailed(_translated(error)) from error
-        return result, tx._after_commit
+        job.callbacks = tx._after_commit
+        job.announced, job.announced_here = tx._announced, tx._announced_here
 
     @staticmethod
     def _fail_all(batch: list[_Job], error: Exception) -> None:
@@ -289,10 +358,13 @@ class Database:
         for job in batch:
             if job.error is None:
                 job.error = translated
-            job.callbacks = []
+            job.callbacks, job.announced_here = [], []
 
     def _resolve(self, batch: list[_Job]) -> None:
         callbacks = [callback for job in batch for callback in job.callbacks]
+        announced = [item for job in batch if job.error is None for item in job.announced_here]
+        if announced:
+            callbacks.append(lambda: self.hub.dispatch(announced))
         if callbacks:
             # One hand-over to the loop for the whole group: each costs a wake-up of the loop.
             if self._loop is not None and not self._loop.is_closed():

@@ -135,3 +135,15 @@ deliveries = Table(
     Index("ix_deliveries_subscription", "subscription_pk"),
     Index("ix_deliveries_topic_message", "topic_message_pk"),
 )
+
+# The one row that says which replica leads (see store/lease.py): epoch fences its writes.
+leader_lease = Table(
+    "leader_lease",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("epoch", BigInteger, nullable=False),
+    Column("holder", String(128), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("session", Integer, nullable=False),  # the holder's lease connection (backend pid)
+    Column("expires_ms", BigInteger, nullable=False),
+)

@@ -25,6 +25,7 @@ from starlette.responses import Response
 
 from batchd.api import audit_call, json_text
 from batchd.api.auth import TIMESTAMP_WINDOW_SECONDS, Keyring, RateLimiter
+from batchd.api.leader_forward import LeaderForward
 from batchd.api.metrics import RequestMetrics
 from batchd.api.tc3 import envelope, form, signing, validation
 from batchd.api.tc3 import errors as tc3_errors
@@ -104,7 +105,9 @@ class Tc3Endpoint:
         default_region: str,
         clock: Callable[[], float] = time.time,
         limiter: RateLimiter | None = None,
+        leader: LeaderForward | None = None,
     ) -> None:
+        self._leader = leader
         self._limiter = limiter or RateLimiter(0)
         self._keyring = keyring
         self._apis = {api.version: api for api in apis}
@@ -114,6 +117,9 @@ class Tc3Endpoint:
 
     async def handle(self, request: Request) -> Response:
         """Answer one request; never raises, always HTTP 200 in the Batch API envelope."""
+        forwarded = await self._forwarded(request)
+        if forwarded is not None:
+            return forwarded
         request_id = str(uuid.uuid4())
         token = REQUEST_ID.set(request_id)
         progress = _Progress()
@@ -158,6 +164,17 @@ class Tc3Endpoint:
         label = "tc3" if progress.api is None or progress.api.service == "batch" else "tdmq"
         self._metrics.count(label, progress.action, code)
         return response
+
+    async def _forwarded(self, request: Request) -> Response | None:
+        """The leader's answer to an action only it can answer, when this replica follows."""
+        leader_url = self._leader.target(request) if self._leader is not None else None
+        if leader_url is None or request.method not in ("GET", "POST"):
+            return None
+        length = request.headers.get("content-length", "0")
+        if not length.isdigit() or int(length) > MAX_TC3_POST_BYTES:
+            return None  # answered here, with the error a body of that size gets
+        assert self._leader is not None
+        return await self._leader.forward(request, leader_url)
 
     async def _read(self, request: Request, progress: _Progress) -> _Call:
         if request.method not in ("GET", "POST"):
