@@ -1,1 +1,1 @@
-"""Several `batchd serve` processes on one PostgreSQL database as one service: fail-over."""
+"""Several `batchd serve` processes on one PostgreSQL database as one service."""

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from batchd.cli.batch_client import BatchApiError, BatchClient
-from batchd.cli.client import CmqClient
+from batchd.cli.client import CmqClient, CmqError
 from tests.batch.conftest import BatchApi, command_task
 from tests.support import CREDENTIAL, ServerProcess, wait_until
 
@@ -137,3 +137,39 @@ def _answers(server: ServerProcess, key: tuple[str, str]) -> bool:
     except BatchApiError:
         return False
     return True
+
+
+def test_receivers_on_both_replicas_never_take_the_same_message(
+    replicas: tuple[ServerProcess, ...],
+) -> None:
+    leader = replicas[0]
+    cmq(leader, "CreateQueue", {"queueName": "shared", "visibilityTimeout": 300})
+    for batch_number in range(12):
+        bodies = {f"msgBody.{j}": f"m{batch_number}-{j}" for j in range(1, 17)}
+        cmq(leader, "BatchSendMessage", {"queueName": "shared", **bodies})
+    taken: list[str] = []
+
+    def take(server: ServerProcess) -> None:
+        client = CmqClient(server.base_url, CREDENTIAL.secret_id, CREDENTIAL.secret_key)
+        try:
+            while True:
+                try:
+                    got = client.call(
+                        "BatchReceiveMessage",
+                        {"queueName": "shared", "numOfMsg": 16, "pollingWaitSeconds": 0},
+                    )
+                except CmqError as error:
+                    if error.code != 7000:  # anything but "no message left"
+                        raise
+                    return
+                taken.extend(message["msgId"] for message in got["msgInfoList"])
+        finally:
+            client.close()
+
+    receivers = [threading.Thread(target=take, args=(server,)) for server in replicas * 2]
+    for receiver in receivers:
+        receiver.start()
+    for receiver in receivers:
+        receiver.join(timeout=60)
+
+    assert len(taken) == len(set(taken)) == 12 * 16

@@ -2,7 +2,9 @@
 
 All writes run on one writer thread. It takes every unit of work that is waiting, runs each in a
 savepoint of one transaction, and commits once: one fsync acknowledges many requests, and a unit
-that fails is rolled back alone without touching the others in its group.
+that fails is rolled back alone without touching the others in its group. On PostgreSQL the
+writers of all replicas take turns (a transaction-level advisory lock), so the units of the whole
+service still run one after the other.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, insert
+from sqlalchemy import Connection, Engine, Table, create_engine, event, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -38,6 +40,10 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # A transaction left open this long by a frozen process is ended by PostgreSQL: its lock on the
 # leader lease must not keep another replica from leading (see store/lease.py).
 IDLE_IN_TRANSACTION_MS = 8_000
+# The replicas of a PostgreSQL database write one group at a time, as one writer thread does:
+# a unit of work reads, decides and writes as if nothing else wrote meanwhile (a receive takes
+# the visible messages it read; a resize deletes the nodes it saw idle).
+WRITER_LOCK = 0x62617463_6877
 
 
 class NotLeader(Exception):
@@ -323,8 +329,10 @@ class Database:
             return False
 
     def _fenced(self, conn: Connection, batch: list[_Job]) -> list[_Job]:
-        """The units that may run in this group: leader work only while this replica leads,
-        checked with the lease row held until the commit."""
+        """The units that may run in this group, once it is this replica's turn to write: leader
+        work only while this replica leads, checked with the lease row held until the commit."""
+        if self.shared:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK})
         if not self.fenced or not any(job.leader_only for job in batch):
             return batch
         epoch = self.fence_epoch
