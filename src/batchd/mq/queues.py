@@ -133,7 +133,9 @@ class QueueService:
             wake_ms = None if received else message_repo.next_visible_ms(tx.conn, queue, now_ms)
             return queue, received, wake_ms
 
-        queue, received, wake_ms = await ctx.db.write(work)
+        # A receive need not wait for the disk: lost only with the machine, its messages are
+        # visible again, and delivered again, as at-least-once allows.
+        queue, received, wake_ms = await ctx.db.write(work, durable=False)
         if received:
             return received
         wait = (
@@ -153,7 +155,7 @@ class QueueService:
                 if wake_ms is not None:
                     remaining = min(remaining, max(0.0, wake_ms / 1000 - ctx.clock()) + 0.001)
                 await signal.wait(seen, remaining, takes=count)
-                queue, received, wake_ms = await ctx.db.write(work)
+                queue, received, wake_ms = await ctx.db.write(work, durable=False)
                 if received:
                     return received
         finally:
@@ -169,7 +171,8 @@ class QueueService:
             now_ms = ctx.now_ms()
             return message_repo.delete_messages(tx.conn, queue, handles, now_ms)
 
-        return await ctx.db.write(work)
+        # Lost only with the machine: the message is then delivered again (at-least-once).
+        return await ctx.db.write(work, durable=False)
 
     async def rewind(self, scope: Scope, name: str, start_consume_time: int) -> int:
         ctx = self._ctx

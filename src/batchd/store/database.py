@@ -102,6 +102,7 @@ class _Job:
     work: Callable[[Tx], Any]
     future: concurrent.futures.Future[Any]
     leader_only: bool = False
+    durable: bool = True
     result: Any = None
     error: BaseException | None = None
     callbacks: list[Callable[[], None]] = field(default_factory=list)
@@ -185,6 +186,7 @@ class Database:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.commits = 0
         self.units = 0
+        self._synced = True  # SQLite's writer connection syncs every commit (FULL)
         # Reads run in threads that outlive a cancelled caller; stop() waits for them.
         self._reads_in_flight = 0
         self._reads_done = threading.Condition()
@@ -209,19 +211,27 @@ class Database:
         self.writer_engine.dispose()
         self.reader_engine.dispose()
 
-    async def write(self, work: Callable[[Tx], T], *, leader_only: bool = False) -> T:
+    async def write(
+        self, work: Callable[[Tx], T], *, leader_only: bool = False, durable: bool = True
+    ) -> T:
         """Run `work` in the next group commit; return once its writes are on disk.
 
         `leader_only` work (the controller's, the push dispatcher's) raises NotLeader, having
-        written nothing, unless this replica holds the lease when it commits."""
-        return await asyncio.wrap_future(self.submit(work, leader_only=leader_only))
+        written nothing, unless this replica holds the lease when it commits. Work that need
+        not be `durable` returns once committed, without waiting for the disk when its whole
+        group may do so: it survives batchd's death, and is lost only with the machine or the
+        database server, which at-least-once delivery allows for a receive or a delete (the
+        message is delivered again)."""
+        return await asyncio.wrap_future(
+            self.submit(work, leader_only=leader_only, durable=durable)
+        )
 
     def write_sync(self, work: Callable[[Tx], T]) -> T:
         """`write` for callers outside the event loop."""
         return self.submit(work).result()
 
     def submit(
-        self, work: Callable[[Tx], T], *, leader_only: bool = False
+        self, work: Callable[[Tx], T], *, leader_only: bool = False, durable: bool = True
     ) -> concurrent.futures.Future[T]:
         if self._thread is None:
             raise RuntimeError("Database.start() has not been called")
@@ -229,7 +239,7 @@ class Database:
         if call is not None and not call.recorded:
             work = _audited(work, call)
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._jobs.put(_Job(work=work, future=future, leader_only=leader_only))
+        self._jobs.put(_Job(work=work, future=future, leader_only=leader_only, durable=durable))
         return future
 
     def waiting(self) -> int:
@@ -284,6 +294,7 @@ class Database:
             if conn is None:
                 try:
                     conn = self.writer_engine.connect()
+                    self._synced = True  # a new connection starts FULL
                 except Exception as error:
                     self._fail_all(batch, error)
                     continue
@@ -304,8 +315,11 @@ class Database:
         is undone alone: savepoints cost two statements per unit, and failures are rare.
         """
         try:
+            durable = any(job.durable for job in batch)
+            self._sqlite_sync(conn, durable)
             try:
                 with conn.begin():
+                    self._pg_sync(conn, durable)
                     for job in self._fenced(conn, batch):
                         self._run_unit(conn, job)
                     self._notify(conn, batch)
@@ -313,6 +327,7 @@ class Database:
                 for job in batch:
                     job.clear()
                 with conn.begin():
+                    self._pg_sync(conn, durable)
                     for job in self._fenced(conn, batch):
                         try:
                             with conn.begin_nested():
@@ -327,6 +342,21 @@ class Database:
             log.warning("group commit failed", exc_info=True, extra={"event": "commit_failed"})
             self._fail_all(batch, error)
             return False
+
+    def _sqlite_sync(self, conn: Connection, durable: bool) -> None:
+        """SQLite in WAL mode: a commit syncs the log only when the group must be durable
+        (the next durable commit syncs what came before it too)."""
+        if self.dialect == "sqlite" and durable != self._synced:
+            # On the driver's connection: through SQLAlchemy it would begin a transaction, in
+            # which SQLite does not change this setting.
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            driver.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            self._synced = durable
+
+    def _pg_sync(self, conn: Connection, durable: bool) -> None:
+        if not durable and self.dialect == "postgresql":
+            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
 
     def _fenced(self, conn: Connection, batch: list[_Job]) -> list[_Job]:
         """The units that may run in this group, once it is this replica's turn to write: leader
