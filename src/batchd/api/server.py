@@ -12,7 +12,7 @@ from types import FrameType
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route
 
-from batchd.api.auth import Keyring, NonceCache, RateLimiter
+from batchd.api.auth import NONCE_MEMORY_SECONDS, Keyring, NonceCache, RateLimiter
 from batchd.api.cmq.endpoint import PATH, CmqEndpoint
 from batchd.api.console import app as console_app
 from batchd.api.leader_forward import LeaderForward
@@ -29,6 +29,7 @@ from batchd.control.leadership import Leadership
 from batchd.control.service import BatchService
 from batchd.control.templates import TemplateService
 from batchd.mq.service import MessageService
+from batchd.store import request_memory
 
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 # An idle client connection stays open this long (uvicorn's default is 5 s): the CMQ SDK reuses
@@ -52,7 +53,10 @@ def build(
     `console_secret`, the API secret its session key is derived from."""
     metrics = RequestMetrics()
     limiter = RateLimiter(rate_limit)  # one bucket per key, whichever protocol it signs
-    cmq = CmqEndpoint(service, keyring, NonceCache(service.ctx.clock), metrics, region, limiter)
+    # What replicas of a PostgreSQL database share: seen nonces, key usage (None on SQLite).
+    shared = request_memory.for_database(service.ctx.db, NONCE_MEMORY_SECONDS, service.ctx.clock)
+    nonces = NonceCache(service.ctx.clock, shared=shared)
+    cmq = CmqEndpoint(service, keyring, nonces, metrics, region, limiter)
     ops = Ops(
         service,
         metrics,
@@ -97,7 +101,22 @@ def build(
     async def no_lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
 
-    return Starlette(routes=routes, lifespan=lifespan or no_lifespan)
+    @asynccontextmanager
+    async def sharing(app: Starlette) -> AsyncIterator[None]:
+        async with (lifespan or no_lifespan)(app):
+            if shared is None:
+                yield
+                return
+            exchanging = asyncio.ensure_future(limiter.share(shared))
+            try:
+                yield
+            finally:
+                exchanging.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await exchanging
+                await shared.close()
+
+    return Starlette(routes=routes, lifespan=sharing)
 
 
 def serve(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from batchd.store import tables, tables_accounts, tables_batch
+from batchd.store import tables, tables_accounts, tables_batch, tables_requests
 
 metadata = tables.metadata
-__all__ = ["metadata", "tables", "tables_accounts", "tables_batch"]
+__all__ = ["metadata", "tables", "tables_accounts", "tables_batch", "tables_requests"]

@@ -57,7 +57,7 @@ class CmqEndpoint:
             pairs = await self._pairs(request)
             common = _common(pairs)
             action_name = common.get("Action", "-")
-            scope = self._authenticate(request, pairs, common)
+            scope = await self._authenticate(request, pairs, common)
             action = ACTIONS.get(action_name)
             if action is None:
                 if "Action" not in common:
@@ -132,7 +132,7 @@ class CmqEndpoint:
             raise errors.MalformedBody(parameter="body") from None
         return _parse(text, "body") + _parse(request.url.query, "query")
 
-    def _authenticate(
+    async def _authenticate(
         self, request: Request, pairs: list[tuple[str, str]], common: dict[str, str]
     ) -> Scope:
         if "Token" in common:
@@ -157,7 +157,7 @@ class CmqEndpoint:
             common.get("SignatureMethod"),
         ):
             raise errors.SignatureMismatch(parameter="Signature")
-        self._nonces.remember(common["SecretId"], common["Nonce"], common["Timestamp"])
+        await self._nonces.remember(common["SecretId"], common["Nonce"], common["Timestamp"])
         self._limiter.take(credential.secret_id)
         region = common.get("Region") or self._region
         if not is_region(region):
