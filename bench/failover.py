@@ -21,7 +21,10 @@ Two parts (both by default; --part picks one):
    after 1 s of warm-up. Printed with the machine's core count, the CPU of each replica, of all
    PostgreSQL processes (other databases' included) and of this client over each window; and
    how many messages ReceiveMessage handed out more than once (visibility timeout 300 s, each
-   deleted at once: it must be none).
+   deleted at once: it must be none). Then 100 times, one at a time: a long poll waits on the
+   last replica and a SendMessage goes through the first; printed, the time from the send to the
+   poll's answer (p50, p99), with one replica and across two (where PostgreSQL's NOTIFY wakes
+   the poll).
 
 Every process it starts is stopped on the way out, on failure and SIGTERM too (the test's
 replicas by the test, which gets SIGINT; then whatever of them is left, by pid). Only 127.0.0.1 is
@@ -78,6 +81,8 @@ TEST_LINES = (
 TEST_STOP_GRACE = 60.0  # s the test may take to stop its replicas after SIGINT
 SUBMIT_CLIENTS = 8
 CMQ_CLIENTS = 4
+WAKE_SAMPLES = 100  # long polls woken by a send, one at a time
+WAKE_SETTLE = 0.02  # s between starting a long poll and the send that wakes it
 WARMUP = 1.0
 
 Step = Callable[[], int]  # one client call or cycle; returns what it completed
@@ -266,6 +271,7 @@ class Throughput:
     submit: Window
     cmq: Window
     received_twice: int  # messages ReceiveMessage answered more than once
+    wake_ms: list[float]  # SendMessage issued -> a long poll on the last replica answered
 
 
 @dataclass(slots=True)
@@ -328,7 +334,36 @@ def measure(servers: list[Batchd], seconds: float) -> Throughput:
         receipts = Receipts()
         steps = [partial(cmq_cycle, c, queue_name, receipts) for c in consumers]
         cmq = run_window(steps, servers, seconds)
-    return Throughput(len(servers), submit, cmq, receipts.twice)
+        progress(f"  SendMessage on one replica -> long poll on another, {WAKE_SAMPLES} times")
+        wake_ms = wake_latencies(servers[0], servers[-1], WAKE_SAMPLES)
+    return Throughput(len(servers), submit, cmq, receipts.twice, wake_ms)
+
+
+def wake_latencies(sender: Batchd, receiver: Batchd, samples: int) -> list[float]:
+    """Milliseconds from a SendMessage issued through `sender` to the answer of a long poll
+    already waiting on `receiver` (with two replicas: woken through PostgreSQL's NOTIFY)."""
+    queue_name = "bench-failover-wake"
+    with contextlib.closing(sender.cmq()) as send, contextlib.closing(receiver.cmq()) as poll:
+        create_queue(send, queue_name)
+        found: list[float] = []
+        for _ in range(samples):
+            answered: list[float] = []
+
+            def wait(client: CmqClient = poll, into: list[float] = answered) -> None:
+                receive(
+                    client, "ReceiveMessage", {"queueName": queue_name, "pollingWaitSeconds": 10}, 1
+                )
+                into.append(time.perf_counter())
+
+            waiter = threading.Thread(target=wait)
+            waiter.start()
+            time.sleep(WAKE_SETTLE)  # the poll waits by now
+            sent = time.perf_counter()
+            send.call("SendMessage", {"queueName": queue_name, "msgBody": BODY})
+            waiter.join(timeout=15)
+            if answered:
+                found.append((answered[0] - sent) * 1000)
+        return found
 
 
 def submit_one(client: BatchClient, env_id: str) -> int:
@@ -390,6 +425,12 @@ def report_throughput(results: list[Throughput]) -> None:
             "",
         ],
         [
+            "send -> a waiting long poll answered, p50 / p99",
+            wake_text(one.wake_ms, "same replica"),
+            wake_text(two.wake_ms, "the other"),
+            "",
+        ],
+        [
             f"CMQ send->receive->delete msg/s, {CMQ_CLIENTS} clients",
             f"{one.cmq.rate:,.0f}/s",
             f"{two.cmq.rate:,.0f}/s",
@@ -413,6 +454,15 @@ def report_throughput(results: list[Throughput]) -> None:
                 f"{window.cores(window.postgres_cpu)}, bench client "
                 f"{window.cores(window.client_cpu)}; errors {len(window.errors)}{first}"
             )
+
+
+def wake_text(samples: list[float], where: str) -> str:
+    if not samples:
+        return "-"
+    return (
+        f"{percentile(samples, 50):.1f} / {percentile(samples, 99):.1f} ms ({where}, "
+        f"{len(samples)}/{WAKE_SAMPLES})"
+    )
 
 
 def latency_text(window: Window) -> str:
