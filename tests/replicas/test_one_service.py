@@ -4,6 +4,7 @@ leads, and what happens through one wakes the other (long polls, the controller,
 from __future__ import annotations
 
 import base64
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
 from batchd.cli.batch_client import BatchApiError, BatchClient
 from batchd.cli.client import CmqClient, CmqError
@@ -173,3 +175,45 @@ def test_receivers_on_both_replicas_never_take_the_same_message(
         receiver.join(timeout=60)
 
     assert len(taken) == len(set(taken)) == 12 * 16
+
+
+def test_a_frozen_leader_is_replaced_within_15_s_and_stands_down_when_it_wakes(
+    replicas: tuple[ServerProcess, ...],
+) -> None:
+    leader, follower = replicas
+    assert leader.process is not None
+    epoch = health(leader)["epoch"]
+
+    leader.process.send_signal(signal.SIGSTOP)  # alive, connected, and silent
+    try:
+        stopped = time.monotonic()
+        wait_until(lambda: health(follower)["role"] == "leader", timeout=20, interval=0.1)
+        took = time.monotonic() - stopped
+    finally:
+        leader.process.send_signal(signal.SIGCONT)
+
+    assert took < 15, f"a frozen leader was replaced only after {took:.1f} s"
+    assert health(follower)["epoch"] > epoch
+    wait_until(lambda: health(leader)["role"] == "follower", timeout=10, interval=0.1)
+    assert health(leader)["leader"] == follower.base_url
+
+
+def test_a_leader_whose_database_session_ends_is_replaced_and_stands_down(
+    replicas: tuple[ServerProcess, ...], replica_database_url: str
+) -> None:
+    leader, follower = replicas
+    engine = create_engine(replica_database_url)
+    try:
+        with engine.begin() as conn:  # what a network cut or a PostgreSQL restart does to it
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(session) FROM leader_lease WHERE id = 1 "
+                    "AND holder = :replica"
+                ),
+                {"replica": health(leader)["replica"]},
+            )
+    finally:
+        engine.dispose()
+
+    wait_until(lambda: health(follower)["role"] == "leader", timeout=15, interval=0.1)
+    wait_until(lambda: health(leader)["role"] == "follower", timeout=10, interval=0.1)
