@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 CHANNEL = "batchd"
 MAX_PAYLOAD = 7900  # PostgreSQL refuses a NOTIFY payload of 8000 bytes or more
 RECONNECT_SECONDS = 1.0
+# PostgreSQL keeps every notification until all listeners have read it: a replica that stops
+# reading (frozen) would make the queue grow until NOTIFY, and so every write, fails. Its session
+# is ended after IDLE_SESSION_SECONDS without a statement; a live listener sends one more often.
+IDLE_SESSION_SECONDS = 300
+PING_SECONDS = 30.0
 
 Announcement = tuple[str, tuple[str, ...]]  # (kind, arguments)
 Handler = Callable[..., None]
@@ -137,15 +142,22 @@ class Listener:
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(
-                    self._dsn, autocommit=True, application_name=f"batchd listen {self._name}"[:63]
+                    self._dsn,
+                    autocommit=True,
+                    application_name=f"batchd listen {self._name}"[:63],
+                    options=f"-c idle_session_timeout={IDLE_SESSION_SECONDS * 1000}",
                 ) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.connected.set()
                     if missed:
                         self._loop.call_soon_threadsafe(self._hub.resync)
+                    pinged = time.monotonic()
                     while not self._stopping.is_set():
                         for notice in conn.notifies(timeout=0.5):
                             self._deliver(notice.payload)
+                        if time.monotonic() - pinged > PING_SECONDS:
+                            conn.execute("SELECT 1")
+                            pinged = time.monotonic()
             except Exception:
                 if self._stopping.is_set():
                     return
