@@ -1,42 +1,55 @@
 """Dispatch benchmark: how fast batchd turns Batch API jobs into running shell commands.
 
-One fresh `batchd serve` subprocess on its default store (SQLite in a fresh data directory, made
-in the current directory as `batchd serve` makes its .batchd there; --data-parent moves it), one
-compute environment of 2 nodes of 1 CPU (one Dask worker process each), and four measurements:
+On each store chosen by --db (SQLite, PostgreSQL, or both, SQLite first), a fresh `batchd serve`
+subprocess: on SQLite its default store, in a fresh data directory; on PostgreSQL the same with
+`--database-url` naming a fresh database on 127.0.0.1:5432 (trust auth), dropped afterwards. The
+data directory is made in the current directory, as `batchd serve` makes its .batchd there
+(--data-parent moves it). Each server gets one compute environment of 2 nodes of 1 CPU (one Dask
+worker process each) and runs (a), (c) and (d) below, in that order; (b) runs once, before the
+first server. Every figure is printed per store, beside its goal with its ratio or verdict:
 
 a. **many instances** - one job of one task with TaskInstanceNum 1000 (200 with --quick) running
    `true`; wall time from the SubmitJob call to DescribeJob answering SUCCEED (polled every
-   50 ms), against `seq N | xargs -P2 -n1 true` run by this script on the same machine: the ratio
-   batchd / xargs (goal <= 2.0) and instances/s. A job still running after 240 s (120 s with
-   --quick) is reported as not finished, with the instances done so far, and terminated. Beside
-   it, the time this script takes to make as many work dirs as the job needs (one new directory
-   per instance, on the data dir's disk): every instance pays it and xargs does not, and it
-   varies several-fold between disks and, on the virtual disk here, from minute to minute and
-   from directory to directory (in /tmp, 3 to 10 times what it costs in the checkout).
+   50 ms), against `seq N | xargs -P2 -n1 true` run by this script on the same machine once per
+   store, just before that store's job, so that the two ran moments apart: the ratio
+   batchd / xargs (goal <= 1.5) and instances/s. A job still running after 240 s (120 s with
+   --quick) is reported as not finished, with the instances done so far, and terminated. Before
+   xargs, the time this script takes to make as many work dirs as the job needs (one new
+   directory per instance, on the data dir's disk): every instance pays it and xargs does not,
+   and it varies several-fold between disks and, on the virtual disk here, from minute to minute
+   and from directory to directory (in /tmp, 3 to 10 times what it costs in the checkout).
 b. **a real peer** - a single-node Slurm on loopback (/work/shared/peers/slurm-local.sh, tuned
    for throughput: batch_sched_delay=0, sched_min_interval=0, OverSubscribe=FORCE:8), an array
    job of 100 `true` tasks (`sbatch --array=0-99 --wrap true`, output to /dev/null), timed from
-   sbatch to all 100 tasks final by `squeue -t all` polled every 50 ms; instances/s beside
-   batchd's from (a). Slurm runs before the batchd server starts, so the two never share the CPUs.
-   When Slurm cannot start, that is printed as "Slurm: unavailable (reason)".
+   sbatch to all 100 tasks final by `squeue -t all` polled every 50 ms; instances/s, and batchd's
+   from (a) on each store as a ratio to it. Slurm runs once, before any batchd server starts, so
+   the two never share the CPUs. When Slurm cannot start, that is printed as
+   "Slurm: unavailable (reason)".
 c. **submit -> running on a warm environment** - the environment of (a), after its job ended: 50
    (20) one-instance jobs running `sleep 0.2`, submitted one at a time (each after the previous
    job is final); latency = SubmitJob call start -> the return of the first DescribeTask (polled
    every 10 ms) that shows the instance RUNNING or SUCCEED. p50 (goal <= 100 ms) and p90.
 d. **SubmitJob throughput** - 8 client threads, one signed BatchClient each, submitting jobs of
    one instance running `true` to the same environment as fast as answers come back, for 10 s
-   (3 s) after a 1 s warm-up; every answered SubmitJob is durable (SQLite WAL, synchronous=FULL).
-   Calls/s (goal >= 300/s) and the p99 latency of one call (goal <= 50 ms). Then the server, with
-   all that work still queued, is stopped: SIGTERM, and SIGKILL if it has not exited within 40 s.
+   (3 s) after a 1 s warm-up; every answered SubmitJob is durable (SQLite: WAL,
+   synchronous=FULL; PostgreSQL: committed with synchronous_commit as the database server has it,
+   `on` by default, printed with its version). Calls/s (goal >= 1,000/s) and the p99 latency of
+   one call (goal <= 20 ms). Then the server, with all that work still queued, is stopped:
+   SIGTERM, and SIGKILL if it has not exited within 40 s.
 
 For every phase it prints the CPU time used by the server process (utime + stime from
-/proc/PID/stat), by its compute nodes (its descendants, children they reaped included) and by this
-benchmark process, since all of them share the machine's CPUs; and the ERROR lines of the server's
-log. The whole default run takes about 2 minutes on 2 cores (the first run also installs Slurm
-with apt-get); no phase is unbounded: (a) stops at 240 s (+ 60 s for TerminateJob), (c) at 60 s,
-(d) after 11 s, the stop after 40 s. Only 127.0.0.1 is contacted.
+/proc/PID/stat), by its compute nodes (its descendants, children they reaped included), on
+PostgreSQL by the database's backends serving the server's database (the pids pg_stat_activity
+lists for it; on SQLite that work is the server process's own) and by this benchmark process,
+since all of them share the machine's CPUs; and the ERROR lines of the server's log. The load
+average is printed at the start and at the end. The whole default run, both stores, takes about
+1.5 minutes on 2 cores (the first run also installs Slurm with apt-get); no phase is unbounded:
+per store, (a) stops at 240 s (+ 60 s for TerminateJob), (c) at 60 s, (d) after 11 s, the stop
+after 40 s. Only 127.0.0.1 is contacted; when PostgreSQL is chosen but not reachable there, the
+run stops before it starts anything, saying so.
 
-Usage: `.venv/bin/python bench/dispatch.py [--quick] [--slurm-script PATH] [--data-parent DIR]`.
+Usage: `.venv/bin/python bench/dispatch.py [--quick] [--db sqlite|postgresql|both]
+[--slurm-script PATH] [--data-parent DIR]`.
 """
 
 from __future__ import annotations
@@ -56,11 +69,14 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from batchd.cli.batch_client import BatchApiError, BatchClient
 
@@ -77,6 +93,7 @@ from jobs import (
     wait_job,
 )
 from machine import REPO_ROOT
+from mq import PG_ADMIN_URL, postgres_database
 from processes import descendants, own_cpu, proc_stat, ticks_to_seconds
 from report import percentile, print_closing, print_header, progress, table, verdict
 from server import LEFTOVER_GRACE, Batchd, StopResult, exit_on_sigterm, launched, stop, wait_healthy
@@ -96,10 +113,14 @@ TERMINATE_WAIT = 60.0  # s an unfinished job of (a) may take to end after Termin
 LIVE_JOB_STATES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
 SLURM_FINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"}
 
-GOAL_XARGS_RATIO = 2.0  # batchd wall / xargs wall
+STORES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}  # --db value -> the name printed
+PG_SERVER = f"{make_url(PG_ADMIN_URL).host}:{make_url(PG_ADMIN_URL).port}"
+
+# The goals of issue #16.
+GOAL_XARGS_RATIO = 1.5  # batchd wall / xargs wall
 GOAL_START_P50_MS = 100.0
-GOAL_SUBMIT_RATE = 300.0  # SubmitJob/s
-GOAL_SUBMIT_P99_MS = 50.0
+GOAL_SUBMIT_RATE = 1_000.0  # SubmitJob/s
+GOAL_SUBMIT_P99_MS = 20.0
 
 
 # --- options --------------------------------------------------------------------------------
@@ -114,7 +135,8 @@ class Options:
     submit_warmup: float  # s of (d) before its window opens
     submit_seconds: float  # s the window of (d) stays open
     slurm_script: Path
-    data_parent: Path  # where the server's fresh data directory is made
+    data_parent: Path  # where each server's fresh data directory is made
+    stores: tuple[str, ...]  # keys of STORES, in the order they run
 
 
 def parse_options(argv: Sequence[str]) -> Options:
@@ -124,19 +146,27 @@ def parse_options(argv: Sequence[str]) -> Options:
         action="store_true",
         help="short run: 200 instances, 20 latency jobs, 3 s of SubmitJob load",
     )
+    parser.add_argument(
+        "--db",
+        choices=[*STORES, "both"],
+        default="both",
+        help="the store(s) on which (a), (c) and (d) run, each with a fresh server "
+        "(default: both, SQLite first)",
+    )
     parser.add_argument("--slurm-script", type=Path, default=SLURM_SCRIPT)
     parser.add_argument(
         "--data-parent",
         type=Path,
         default=Path.cwd(),
-        help="where to make the server's fresh data directory (default: the current directory, "
+        help="where to make each server's fresh data directory (default: the current directory, "
         "where `batchd serve` keeps its .batchd by default)",
     )
     args = parser.parse_args(argv)
     script, parent = Path(args.slurm_script), Path(args.data_parent).resolve()
+    stores = tuple(STORES) if args.db == "both" else (str(args.db),)
     if args.quick:
-        return Options(200, 120.0, 20, 30.0, 1.0, 3.0, script, parent)
-    return Options(1000, 240.0, 50, 60.0, 1.0, 10.0, script, parent)
+        return Options(200, 120.0, 20, 30.0, 1.0, 3.0, script, parent, stores)
+    return Options(1000, 240.0, 50, 60.0, 1.0, 10.0, script, parent, stores)
 
 
 # --- CPU accounting -------------------------------------------------------------------------
@@ -152,6 +182,7 @@ class CpuSample:
     wall: float
     server: float  # the server process itself
     nodes: float  # its descendants: the Dask worker processes and what they ran
+    database: float  # PostgreSQL's backends serving the server's database (0 on SQLite)
     client: float  # this benchmark process
 
     def __sub__(self, other: CpuSample) -> CpuSample:
@@ -159,30 +190,47 @@ class CpuSample:
             self.wall - other.wall,
             self.server - other.server,
             self.nodes - other.nodes,
+            self.database - other.database,
             self.client - other.client,
         )
 
 
+def no_backends() -> list[int]:
+    """SQLite's: none, its work is the server process's own."""
+    return []
+
+
+def latest_cpu(
+    pids: Sequence[int], cpu: Callable[[list[str]], float], last: dict[tuple[int, str], float]
+) -> float:
+    """Note the CPU of each of `pids` in `last`, by (pid, start time), and sum all of `last`: a
+    process that has exited still counts with what it had used by the sample before."""
+    for pid in pids:
+        if (fields := proc_stat(pid)) is not None:
+            last[(pid, fields[18])] = cpu(fields)
+    return sum(last.values())
+
+
 @dataclass(slots=True)
 class CpuMeter:
-    """Per-phase CPU of the server, its nodes and the benchmark, in the order phases ran."""
+    """Per-phase CPU of the server, its nodes, its database's backends and the benchmark, in
+    the order phases ran."""
 
     pid: int
+    backends: Callable[[], list[int]] = no_backends  # pids of the database's backends
     phases: dict[str, CpuSample] = field(default_factory=dict)
     last_server: float = 0.0  # the latest reading of the server's own CPU
-    # the latest reading of every descendant ever seen, by (pid, start time): a node that has
-    # exited still counts with what it had used by the sample before
+    # the latest reading of every descendant and backend ever seen
     last_nodes: dict[tuple[int, str], float] = field(default_factory=dict)
+    last_backends: dict[tuple[int, str], float] = field(default_factory=dict)
 
     def sample(self) -> CpuSample:
         fields = proc_stat(self.pid)
         if fields is not None:
             self.last_server = own_cpu(fields)
-        for pid in descendants(self.pid):
-            if (child := proc_stat(pid)) is not None:
-                self.last_nodes[(pid, child[18])] = tree_cpu(child)
-        nodes = sum(self.last_nodes.values())
-        return CpuSample(time.monotonic(), self.last_server, nodes, time.process_time())
+        nodes = latest_cpu(descendants(self.pid), tree_cpu, self.last_nodes)
+        database = latest_cpu(self.backends(), own_cpu, self.last_backends)
+        return CpuSample(time.monotonic(), self.last_server, nodes, database, time.process_time())
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -203,12 +251,61 @@ class Server(Batchd):
     cpu: CpuMeter
 
 
+@dataclass(frozen=True, slots=True)
+class Store:
+    """Where one server keeps its state."""
+
+    kind: str  # a key of STORES
+    url: str | None  # its --database-url; None: the default store, SQLite in the data directory
+    backends: Callable[[], list[int]]  # pids of the database server's processes serving it
+
+
 @contextlib.contextmanager
-def batchd_server(data_dir: Path) -> Iterator[Server]:
-    """`batchd serve` as a subprocess; always stopped on exit."""
-    with launched(data_dir) as batchd:
+def fresh_store(kind: str) -> Iterator[Store]:
+    """SQLite in the server's fresh data directory, or a fresh PostgreSQL database (dropped
+    afterwards, once the server has stopped)."""
+    if kind == "sqlite":
+        yield Store(kind, None, no_backends)
+        return
+    with postgres_database() as url:
+        database = str(make_url(url).database)
+        admin = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 5})
+        try:
+            yield Store(kind, url, lambda: backend_pids(admin, database))
+        finally:
+            admin.dispose()
+
+
+def backend_pids(admin: Engine, database: str) -> list[int]:
+    """The PostgreSQL backends connected to `database` (none when PostgreSQL cannot say)."""
+    query = text("SELECT pid FROM pg_stat_activity WHERE datname = :name")
+    try:
+        with admin.connect() as conn:
+            return [int(pid) for (pid,) in conn.execute(query, {"name": database})]
+    except SQLAlchemyError:
+        return []
+
+
+def postgres_facts() -> str:
+    """The version and synchronous_commit of the PostgreSQL server that PG_ADMIN_URL reaches;
+    SQLAlchemyError when it cannot be reached."""
+    admin = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 5})
+    try:
+        with admin.connect() as conn:
+            version = conn.execute(text("SHOW server_version")).scalar_one()
+            synchronous = conn.execute(text("SHOW synchronous_commit")).scalar_one()
+    finally:
+        admin.dispose()
+    return f"{version}, synchronous_commit={synchronous}"
+
+
+@contextlib.contextmanager
+def batchd_server(data_dir: Path, store: Store) -> Iterator[Server]:
+    """`batchd serve` on `store` as a subprocess; always stopped on exit."""
+    with launched(data_dir, store.url) as batchd:
         process = batchd.process
-        server = Server(batchd.base_url, process, batchd.log_path, CpuMeter(process.pid))
+        meter = CpuMeter(process.pid, store.backends)
+        server = Server(batchd.base_url, process, batchd.log_path, meter)
         try:
             with server.cpu.phase("start (-> /healthz 200)"):
                 wait_healthy(server)
@@ -291,8 +388,9 @@ def work_dirs_seconds(data_dir: Path, instances: int) -> float:
 
 
 def many_instances(server: Server, env_id: str, options: Options) -> ManyResult:
-    baseline = xargs_seconds(options.instances)
+    # xargs last, just before the job: the ratio compares two runs made moments apart
     dirs = work_dirs_seconds(server.log_path.parent, options.instances)
+    baseline = xargs_seconds(options.instances)
     with contextlib.closing(server.batch()) as client:
         with server.cpu.phase(PHASE_A):
             started = time.perf_counter()
@@ -618,13 +716,19 @@ def submit_load(server: Server, env_id: str, options: Options) -> SubmitLoad:
 
 
 @dataclass(frozen=True, slots=True)
-class Results:
+class StoreResult:
+    """Phases (a), (c) and (d) on one store, with a fresh server."""
+
+    store: str  # a key of STORES
     many: ManyResult
-    slurm: SlurmResult | str
     latency: StartLatency
     load: SubmitLoad
     cpu: dict[str, CpuSample]
     log_errors: list[str]  # the ERROR lines of the server's log
+
+    @property
+    def name(self) -> str:
+        return STORES[self.store]
 
 
 def error_lines(log_path: Path) -> list[str]:
@@ -642,36 +746,51 @@ def error_lines(log_path: Path) -> list[str]:
     return found
 
 
-def bench_batchd(options: Options, slurm: SlurmResult | str) -> Results:
-    with tempfile.TemporaryDirectory(prefix=DATA_PREFIX, dir=options.data_parent) as tmp:
+def bench_store(kind: str, options: Options) -> StoreResult:
+    """(a), (c) and (d) on a fresh server on a fresh store of `kind`; the server is stopped,
+    then its database dropped, then its data directory removed."""
+    name = STORES[kind]
+    prefix = f"{DATA_PREFIX}{kind}-"
+    with (
+        tempfile.TemporaryDirectory(prefix=prefix, dir=options.data_parent) as tmp,
+        fresh_store(kind) as store,
+    ):
+        where = "" if store.url is None else f", a fresh database on {PG_SERVER}"
         progress(
-            f"starting the batchd server (SQLite, fresh data directory in {options.data_parent})"
+            f"{name}: starting the batchd server (fresh data directory in "
+            f"{options.data_parent}{where})"
         )
-        with batchd_server(Path(tmp)) as server:
-            env_id = warm_env(server)
-            progress(f"(a) one task of {options.instances} instances of `true`, and xargs -P2")
+        with batchd_server(Path(tmp), store) as server:
+            env_id = warm_env(server, name)
+            progress(f"{name}: (a) xargs -P2, then one task of {options.instances} x `true`")
             many = many_instances(server, env_id, options)
-            progress(f"(a) {many.state} in {many.seconds:.1f} s ({many.done} instances done)")
-            latency = measure_start_latency(server, env_id, options, many)
-            progress(f"(d) SubmitJob from {CLIENTS} clients for {options.submit_seconds:g} s")
+            progress(
+                f"{name}: (a) {many.state} in {many.seconds:.1f} s ({many.done} instances done); "
+                f"xargs took {many.xargs_seconds:.2f} s"
+            )
+            latency = measure_start_latency(server, env_id, options, many, name)
+            progress(
+                f"{name}: (d) SubmitJob from {CLIENTS} clients for {options.submit_seconds:g} s"
+            )
             load = submit_load(server, env_id, options)
         errors = error_lines(server.log_path)
-        return Results(many, slurm, latency, load, server.cpu.phases, errors)
+    progress(f"{name}: done")
+    return StoreResult(kind, many, latency, load, server.cpu.phases, errors)
 
 
 def measure_start_latency(
-    server: Server, env_id: str, options: Options, many: ManyResult
+    server: Server, env_id: str, options: Options, many: ManyResult, name: str
 ) -> StartLatency:
     if not many.env_free:
         reason = f"the job of (a) was not final {TERMINATE_WAIT:g} s after TerminateJob"
-        progress(f"(c) skipped: {reason}")
+        progress(f"{name}: (c) skipped: {reason}")
         return StartLatency(skipped=reason)
-    progress(f"(c) {options.latency_jobs} one-instance jobs, one at a time")
+    progress(f"{name}: (c) {options.latency_jobs} one-instance jobs, one at a time")
     return start_latency(server, env_id, options)
 
 
-def warm_env(server: Server) -> str:
-    progress(f"creating an environment of {NODES} nodes of {NODE_CPU} CPU")
+def warm_env(server: Server, name: str) -> str:
+    progress(f"{name}: creating an environment of {NODES} nodes of {NODE_CPU} CPU")
     with contextlib.closing(server.batch()) as client, server.cpu.phase("environment -> RUNNING"):
         env_id = create_env(client)
     return env_id
@@ -680,86 +799,86 @@ def warm_env(server: Server) -> str:
 # --- report ---------------------------------------------------------------------------------
 
 
-def many_rows(many: ManyResult) -> list[list[str]]:
-    n = f"{many.instances:,}"
+def goal_labels(options: Options, slurm: SlurmResult | str) -> list[tuple[str, str]]:
+    """(metric, goal) of each row of the goal table, in the order of store_column's cells."""
+    n = f"{options.instances:,}"
+    if isinstance(slurm, str):
+        peer = "(b) batchd / Slurm instances/s"
+    else:
+        peer = f"(b) batchd ({n}) / Slurm ({SLURM_TASKS}: {slurm.rate:,.1f}/s) instances/s"
+    return [
+        (f"(a) {n} x `true`, wall batchd / xargs -P2", f"<= {GOAL_XARGS_RATIO:g}x"),
+        (f"(a) batchd instances/s ({n} instances)", ""),
+        (f"(a) xargs -P2 instances/s ({n}), just before", ""),
+        (peer, ""),
+        ("(c) SubmitJob -> RUNNING, warm env, p50", f"<= {GOAL_START_P50_MS:.0f} ms"),
+        ("(c) SubmitJob -> RUNNING, warm env, p90", ""),
+        (f"(d) SubmitJob/s, {CLIENTS} clients, durable", f">= {GOAL_SUBMIT_RATE:,.0f}/s"),
+        ("(d) SubmitJob call latency p99", f"<= {GOAL_SUBMIT_P99_MS:.0f} ms"),
+    ]
+
+
+def store_column(result: StoreResult, slurm: SlurmResult | str) -> list[str]:
+    """The measured cells of one store, in the order of goal_labels."""
+    many = result.many
     if many.finished:
-        ratio = f"{many.ratio:.1f}x {verdict(many.ratio <= GOAL_XARGS_RATIO)}"
+        ratio = f"{many.ratio:.2f}x {verdict(many.ratio <= GOAL_XARGS_RATIO)}"
     else:
         ratio = f"not finished in {many.seconds:.0f} s MISS"
+    peer = "Slurm unavailable" if isinstance(slurm, str) else f"{many.rate / slurm.rate:.1f}x"
     return [
-        [f"(a) {n} x `true`, wall batchd / xargs -P2", f"<= {GOAL_XARGS_RATIO:g}x", ratio],
-        [f"(a) batchd instances/s ({n} instances)", "", f"{many.rate:,.1f}/s"],
-        [f"(a) xargs -P2 instances/s ({n})", "", f"{many.xargs_rate:,.0f}/s"],
+        ratio,
+        f"{many.rate:,.1f}/s",
+        f"{many.xargs_rate:,.0f}/s",
+        peer,
+        *latency_cells(result.latency),
+        *load_cells(result.load),
     ]
 
 
-def slurm_rows(slurm: SlurmResult | str, many: ManyResult) -> list[list[str]]:
-    if isinstance(slurm, str):
-        return [["(b) Slurm", "", "unavailable"]]
-    label = f"(b) Slurm instances/s (array of {SLURM_TASKS})"
-    ratio = f"{many.rate / slurm.rate:.2f}x"
-    return [
-        [label, "", f"{slurm.rate:,.1f}/s"],
-        [f"(b) batchd ({many.instances:,}) / Slurm ({SLURM_TASKS}) instances/s", "", ratio],
-    ]
-
-
-def latency_rows(latency: StartLatency) -> list[list[str]]:
+def latency_cells(latency: StartLatency) -> list[str]:
     if latency.skipped:
-        return [["(c) SubmitJob -> RUNNING, warm env", "", "skipped"]]
+        return ["skipped", "skipped"]
     p50, p90 = percentile(latency.latencies_ms, 50), percentile(latency.latencies_ms, 90)
-    return [
-        [
-            "(c) SubmitJob -> RUNNING, warm env, p50",
-            f"<= {GOAL_START_P50_MS:.0f} ms",
-            f"{p50:,.0f} ms {verdict(p50 <= GOAL_START_P50_MS)}",
-        ],
-        ["(c) SubmitJob -> RUNNING, warm env, p90", "", f"{p90:,.0f} ms"],
-    ]
+    return [f"{p50:,.0f} ms {verdict(p50 <= GOAL_START_P50_MS)}", f"{p90:,.0f} ms"]
 
 
-def load_rows(load: SubmitLoad) -> list[list[str]]:
+def load_cells(load: SubmitLoad) -> list[str]:
     window = load.window
     p99 = percentile(window.latencies_ms, 99)
     return [
-        [
-            f"(d) SubmitJob/s, {CLIENTS} clients, durable",
-            f">= {GOAL_SUBMIT_RATE:.0f}/s",
-            f"{window.rate:,.0f}/s {verdict(window.rate >= GOAL_SUBMIT_RATE)}",
-        ],
-        [
-            "(d) SubmitJob call latency p99",
-            f"<= {GOAL_SUBMIT_P99_MS:.0f} ms",
-            f"{p99:,.1f} ms {verdict(p99 <= GOAL_SUBMIT_P99_MS)}",
-        ],
+        f"{window.rate:,.0f}/s {verdict(window.rate >= GOAL_SUBMIT_RATE)}",
+        f"{p99:,.1f} ms {verdict(p99 <= GOAL_SUBMIT_P99_MS)}",
     ]
 
 
-def goal_table(results: Results) -> list[str]:
+def goal_table(
+    options: Options, slurm: SlurmResult | str, results: Sequence[StoreResult]
+) -> list[str]:
+    columns = [store_column(result, slurm) for result in results]
     rows = [
-        *many_rows(results.many),
-        *slurm_rows(results.slurm, results.many),
-        *latency_rows(results.latency),
-        *load_rows(results.load),
+        [label, goal, *(column[i] for column in columns)]
+        for i, (label, goal) in enumerate(goal_labels(options, slurm))
     ]
-    return table(["metric", "goal", "batchd"], rows)
+    return table(["metric", "goal", *(result.name for result in results)], rows)
 
 
-def per_unit(usage: CpuSample | None, units: int) -> str:
-    """CPU ms per unit of work of the server and of its nodes."""
+def per_unit(usage: CpuSample | None, units: int, database: bool) -> str:
+    """CPU ms per unit of work of the server, of its database's backends and of its nodes."""
     if usage is None or units <= 0:
         return "CPU per unit: unknown"
     server, nodes = usage.server * 1000 / units, usage.nodes * 1000 / units
-    return f"server {server:.1f} ms CPU, nodes {nodes:.1f} ms CPU"
+    backends = f"database {usage.database * 1000 / units:.1f} ms CPU, " if database else ""
+    return f"server {server:.1f} ms CPU, {backends}nodes {nodes:.1f} ms CPU"
 
 
-def many_detail(many: ManyResult, usage: CpuSample | None) -> list[str]:
+def many_detail(many: ManyResult, usage: CpuSample | None, database: bool) -> list[str]:
     lines = [
         f"(a) job {many.state} after {many.seconds:.2f} s: {many.done:,}/{many.instances:,} "
         f"instances final ({many.succeeded:,} SUCCEED); DescribeJob polled every "
-        f"{JOB_POLL * 1000:.0f} ms; `seq {many.instances} | xargs -P{NODES} -n1 true` took "
-        f"{many.xargs_seconds * 1000:.0f} ms",
-        f"    per instance: {per_unit(usage, many.done)}",
+        f"{JOB_POLL * 1000:.0f} ms; `seq {many.instances} | xargs -P{NODES} -n1 true`, run just "
+        f"before, took {many.xargs_seconds * 1000:.0f} ms",
+        f"    per instance: {per_unit(usage, many.done, database)}",
         f"    the disk: making the {many.instances:,} work dirs alone (1 mkdir each, one process) "
         f"took {many.work_dirs_seconds * 1000:.0f} ms here, "
         f"{many.work_dirs_seconds / many.instances * 1000:.2f} ms per instance",
@@ -778,10 +897,10 @@ def slurm_detail(slurm: SlurmResult | str) -> list[str]:
     states = ", ".join(f"{count} {state}" for state, count in sorted(slurm.states.items()))
     return [
         f"(b) {slurm.version}, single node on loopback, batch_sched_delay=0, "
-        f"sched_min_interval=0, OverSubscribe=FORCE:8:",
+        f"sched_min_interval=0, OverSubscribe=FORCE:8, run once before the batchd servers:",
         f"    array of {SLURM_TASKS} `true` (sbatch --array=0-{SLURM_TASKS - 1} --wrap true) "
-        f"done in {slurm.seconds:.2f} s ({states}); an array of {SLURM_TASKS} there, "
-        f"{SLURM_TASKS} tasks vs batchd's one job of many instances here",
+        f"done in {slurm.seconds:.2f} s ({states}), {slurm.rate:,.1f} instances/s; an array of "
+        f"{SLURM_TASKS} there, {SLURM_TASKS} tasks vs batchd's one job of many instances",
     ]
 
 
@@ -797,7 +916,7 @@ def latency_detail(latency: StartLatency) -> list[str]:
     ]
 
 
-def load_detail(load: SubmitLoad, usage: CpuSample | None) -> list[str]:
+def load_detail(load: SubmitLoad, usage: CpuSample | None, database: bool) -> list[str]:
     window, stop = load.window, load.stop
     values = window.latencies_ms
     how = "SIGKILL after 40 s" if stop.killed else "SIGTERM"
@@ -805,8 +924,9 @@ def load_detail(load: SubmitLoad, usage: CpuSample | None) -> list[str]:
     lines = [
         f"(d) {len(values):,} SubmitJob answered in {window.seconds:.2f} s "
         f"({window.answered:,} with the warm-up); p50 {percentile(values, 50):,.1f} ms, "
-        f"max {max(values, default=math.nan):,.1f} ms; errors {len(window.errors)}",
-        f"    per SubmitJob, warm-up included: {per_unit(usage, window.answered)} "
+        f"p90 {percentile(values, 90):,.1f} ms, max {max(values, default=math.nan):,.1f} ms; "
+        f"errors {len(window.errors)}",
+        f"    per SubmitJob, warm-up included: {per_unit(usage, window.answered, database)} "
         "(the nodes run the submitted jobs meanwhile)",
         f"    then {live} jobs not final; server stopped by {how} in {stop.seconds:.1f} s "
         f"(exit code {stop.exit_code}); {len(stop.outlived)} of its descendants outlived it, "
@@ -819,19 +939,28 @@ def load_detail(load: SubmitLoad, usage: CpuSample | None) -> list[str]:
     return lines
 
 
-def cpu_table(phases: dict[str, CpuSample]) -> list[str]:
+def cpu_table(phases: dict[str, CpuSample], database: bool) -> list[str]:
     rows = [
         [
             name,
             f"{usage.wall:.1f} s",
             f"{usage.server:.2f} s",
+            *([f"{usage.database:.2f} s"] if database else []),
             f"{usage.nodes:.2f} s",
             f"{usage.client:.2f} s",
             f"{usage.server / usage.wall:.2f}" if usage.wall > 0 else "-",
         ]
         for name, usage in phases.items()
     ]
-    headers = ["phase", "wall", "server CPU", "nodes CPU", "bench CPU", "server cores"]
+    headers = [
+        "phase",
+        "wall",
+        "server CPU",
+        *(["database CPU"] if database else []),
+        "nodes CPU",
+        "bench CPU",
+        "server cores",
+    ]
     return table(headers, rows)
 
 
@@ -841,33 +970,53 @@ def log_detail(errors: Sequence[str]) -> list[str]:
         return ["server log: no ERROR line"]
     groups = Counter(re.sub(r"\S*\d\S*", "#", line.split(" ERROR ", 1)[1]) for line in errors)
     return [
-        f"server log: {len(errors)} ERROR lines:",
+        f"server log: {len(errors)} ERROR line{'' if len(errors) == 1 else 's'}:",
         *(f"    {count} x {message}" for message, count in groups.most_common(3)),
     ]
 
 
-def report(options: Options, results: Results) -> None:
+def store_sections(result: StoreResult, postgres: str | None) -> list[list[str]]:
+    """The details and the CPU table of one store."""
+    database = result.store == "postgresql"
+    if database:
+        heading = f"PostgreSQL {postgres} (a fresh database on {PG_SERVER}):"
+    else:
+        heading = "SQLite (the default store, in the fresh data directory):"
+    details = [
+        *many_detail(result.many, result.cpu.get(PHASE_A), database),
+        *latency_detail(result.latency),
+        *load_detail(result.load, result.cpu.get(PHASE_D), database),
+        *log_detail(result.log_errors),
+    ]
+    backends = "; database: its PostgreSQL backends" if database else ""
+    return [
+        [heading, *(f"  {line}" for line in details)],
+        [
+            f"CPU per phase on {result.name} (server: the batchd process; nodes: its Dask worker "
+            f"processes{backends}; each counted up to the last sample that saw it alive):",
+            *cpu_table(result.cpu, database),
+        ],
+    ]
+
+
+def report(
+    options: Options,
+    slurm: SlurmResult | str,
+    results: Sequence[StoreResult],
+    postgres: str | None,
+) -> None:
     print()
     print(
-        f"Results: SQLite (default store), an environment of {NODES} nodes of {NODE_CPU} CPU; "
-        f"{options.instances:,} instances in (a), {options.latency_jobs} jobs in (c), "
-        f"{options.submit_seconds:g} s of load in (d); data directory in {options.data_parent}"
+        f"Results: {' and '.join(result.name for result in results)}, a fresh server on each, "
+        f"an environment of {NODES} nodes of {NODE_CPU} CPU; {options.instances:,} instances "
+        f"in (a), {options.latency_jobs} jobs in (c), {options.submit_seconds:g} s of load in "
+        f"(d); data directories in {options.data_parent}"
     )
     print()
     sections = [
-        goal_table(results),
-        [
-            *many_detail(results.many, results.cpu.get(PHASE_A)),
-            *slurm_detail(results.slurm),
-            *latency_detail(results.latency),
-            *load_detail(results.load, results.cpu.get(PHASE_D)),
-            *log_detail(results.log_errors),
-        ],
-        [
-            "CPU per phase (server: the batchd process; nodes: its Dask worker processes, each"
-            " counted up to the last sample that saw it alive):"
-        ],
-        cpu_table(results.cpu),
+        goal_table(options, slurm, results),
+        slurm_detail(slurm),
+        *(section for result in results for section in store_sections(result, postgres)),
     ]
     for section in sections:
         for line in section:
@@ -878,12 +1027,24 @@ def report(options: Options, results: Results) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(sys.argv[1:] if argv is None else argv)
     exit_on_sigterm()
+    postgres = None
+    if "postgresql" in options.stores:
+        try:
+            postgres = postgres_facts()
+        except SQLAlchemyError as error:
+            reason = str(error).splitlines()[0]
+            print(
+                f"PostgreSQL is not reachable at {PG_SERVER} ({reason}): start it, or run with "
+                "--db sqlite",
+                file=sys.stderr,
+            )
+            return 2
     print_header("batchd dispatch benchmark")
     slurm = bench_slurm(options.slurm_script)
     if isinstance(slurm, str):
         progress(f"Slurm: unavailable ({slurm})")
-    results = bench_batchd(options, slurm)
-    report(options, results)
+    results = [bench_store(kind, options) for kind in options.stores]
+    report(options, slurm, results, postgres)
     print_closing()
     return 0
 
