@@ -4,6 +4,7 @@ leads, and what happens through one wakes the other (long polls, the controller,
 from __future__ import annotations
 
 import base64
+import json
 import signal
 import threading
 import time
@@ -18,6 +19,7 @@ from sqlalchemy import create_engine, text
 from batchd.cli.batch_client import BatchApiError, BatchClient
 from batchd.cli.client import CmqClient, CmqError
 from tests.batch.conftest import BatchApi, command_task
+from tests.endpoint import RecordingEndpoint
 from tests.support import CREDENTIAL, ServerProcess, wait_until
 
 pytestmark = pytest.mark.timeout(240)  # two fresh server processes: slow on a busy machine
@@ -217,3 +219,37 @@ def test_a_leader_whose_database_session_ends_is_replaced_and_stands_down(
 
     wait_until(lambda: health(follower)["role"] == "leader", timeout=15, interval=0.1)
     wait_until(lambda: health(leader)["role"] == "follower", timeout=10, interval=0.1)
+
+
+def test_pushes_of_messages_published_through_either_replica_are_made_once_by_the_leader(
+    replicas: tuple[ServerProcess, ...],
+) -> None:
+    leader, follower = replicas
+    with RecordingEndpoint() as endpoint:
+        cmq(leader, "CreateTopic", {"topicName": "hooked"})
+        subscription = {"protocol": "http", "endpoint": endpoint.url}
+        cmq(
+            leader, "Subscribe", {"topicName": "hooked", "subscriptionName": "hook", **subscription}
+        )
+        sent = [
+            cmq(server, "PublishMessage", {"topicName": "hooked", "msgBody": f"m{n}"})["msgId"]
+            for n in range(10)
+            for server in replicas
+        ]
+        wait_until(lambda: len(endpoint.received) >= len(sent), timeout=30)
+        time.sleep(1.0)  # room for a second push of any of them, were there one
+
+    pushed = [json.loads(request.body)["msgId"] for request in endpoint.received]
+    assert sorted(pushed) == sorted(sent)
+    assert _pushes_delivered(follower) == 0  # only the leader delivers
+    assert _pushes_delivered(leader) == len(sent)
+
+
+def _pushes_delivered(server: ServerProcess) -> float:
+    metrics = httpx.get(f"{server.base_url}/metrics", timeout=10).text
+    line = next(
+        line
+        for line in metrics.splitlines()
+        if line.startswith('batchd_push_deliveries_total{outcome="delivered"}')
+    )
+    return float(line.rpartition(" ")[2])
