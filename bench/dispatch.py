@@ -93,10 +93,19 @@ from jobs import (
     wait_job,
 )
 from machine import REPO_ROOT
-from mq import PG_ADMIN_URL, postgres_database
 from processes import descendants, own_cpu, proc_stat, ticks_to_seconds
 from report import percentile, print_closing, print_header, progress, table, verdict
-from server import LEFTOVER_GRACE, Batchd, StopResult, exit_on_sigterm, launched, stop, wait_healthy
+from server import (
+    LEFTOVER_GRACE,
+    PG_ADMIN_URL,
+    Batchd,
+    StopResult,
+    exit_on_sigterm,
+    launched,
+    postgres_database,
+    stop,
+    wait_healthy,
+)
 
 SLURM_SCRIPT = REPO_ROOT.parent / "shared" / "peers" / "slurm-local.sh"
 

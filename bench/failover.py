@@ -59,10 +59,10 @@ from batchd.cli.client import CmqClient, CmqError
 # so the shared modules are imported by their plain names.
 from jobs import ZONE, submit_job
 from machine import REPO_ROOT
-from mq import BODY, create_queue, postgres_database, receive
+from mq import BODY, create_queue, receive
 from processes import cpu_seconds, descendants, identities, survivors
 from report import percentile, print_closing, print_header, progress, table, verdict
-from server import Batchd, exit_on_sigterm, launched, stop, wait_healthy
+from server import Batchd, exit_on_sigterm, launched, postgres_database, stop, wait_healthy
 
 TEST = "tests/replicas/test_failover.py"
 TEST_LINES = (

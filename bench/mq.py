@@ -35,7 +35,6 @@ import argparse
 import contextlib
 import json
 import math
-import os
 import queue
 import sys
 import tempfile
@@ -50,8 +49,6 @@ from typing import Any
 
 import httpx
 import pika
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from batchd.cli.client import CmqClient, CmqError
 
@@ -59,9 +56,17 @@ from batchd.cli.client import CmqClient, CmqError
 # so the shared modules are imported by their plain names.
 from processes import cpu_seconds
 from report import percentile, print_closing, print_header, progress, table, verdict
-from server import HOST, Batchd, cmq_client, exit_on_sigterm, launched, terminate, wait_healthy
+from server import (
+    HOST,
+    Batchd,
+    cmq_client,
+    exit_on_sigterm,
+    launched,
+    postgres_database,
+    terminate,
+    wait_healthy,
+)
 
-PG_ADMIN_URL = f"postgresql+psycopg://postgres@{HOST}:5432/test"
 RABBIT_PARAMETERS = pika.ConnectionParameters(
     HOST, 5672, credentials=pika.PlainCredentials("guest", "guest"), heartbeat=0
 )
@@ -124,23 +129,6 @@ def batchd_server(data_dir: Path, database_url: str) -> Iterator[Batchd]:
             yield server
         finally:
             terminate(server.process, kill_wait=10.0)
-
-
-@contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database; dropped afterwards."""
-    name = f"batchd_bench_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
 
 
 @contextlib.contextmanager

@@ -19,25 +19,29 @@ import argparse
 import asyncio
 import contextlib
 import itertools
-import os
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
 
 from processes import cpu_seconds
 from report import percentile, print_closing, print_header, progress, table
-from server import HOST, Batchd, cmq_client, exit_on_sigterm, launched, terminate, wait_healthy
+from server import (
+    Batchd,
+    cmq_client,
+    exit_on_sigterm,
+    launched,
+    postgres_database,
+    terminate,
+    wait_healthy,
+)
 
-PG_ADMIN_URL = f"postgresql+psycopg://postgres@{HOST}:5432/test"
 QUEUE = "bench"
 IN_FLIGHT = 64
 
@@ -62,23 +66,6 @@ class Phase:
             f"{percentile(self.latencies_ms, 99):.2f} ms",
             f"{self.server_cpu / self.requests * 1000:.3f} ms",
         ]
-
-
-@contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database; dropped afterwards."""
-    name = f"batchd_bench_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,15 +69,24 @@ def unmigrated_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> I
         yield f"sqlite:///{tmp_path / 'batchd.db'}"
         return
     request.getfixturevalue("pg_database")  # skips, or fails under CI, without a server
-    name = f"{SESSION_DB}_unmigrated"
+    with fresh_pg_database(f"{SESSION_DB}_unmigrated") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def fresh_pg_database(name: str) -> Iterator[str]:
+    """The URL of a new, empty (unmigrated) PostgreSQL database `name`, dropped afterwards
+    whatever connections are left to it."""
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
 
 
 @pytest.fixture

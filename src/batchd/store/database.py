@@ -319,16 +319,14 @@ class Database:
             self._sqlite_sync(conn, durable)
             try:
                 with conn.begin():
-                    self._pg_sync(conn, durable)
-                    for job in self._fenced(conn, batch):
+                    for job in self._begin_group(conn, batch, durable):
                         self._run_unit(conn, job)
                     self._notify(conn, batch)
             except _UnitFailed:
                 for job in batch:
                     job.clear()
                 with conn.begin():
-                    self._pg_sync(conn, durable)
-                    for job in self._fenced(conn, batch):
+                    for job in self._begin_group(conn, batch, durable):
                         try:
                             with conn.begin_nested():
                                 self._run_unit(conn, job)
@@ -354,14 +352,14 @@ class Database:
             driver.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._synced = durable
 
-    def _pg_sync(self, conn: Connection, durable: bool) -> None:
-        if not durable and self.dialect == "postgresql":
-            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-
-    def _fenced(self, conn: Connection, batch: list[_Job]) -> list[_Job]:
-        """The units that may run in this group, once it is this replica's turn to write: leader
-        work only while this replica leads, checked with the lease row held until the commit."""
+    def _begin_group(self, conn: Connection, batch: list[_Job], durable: bool) -> list[_Job]:
+        """The units that may run in the group's transaction just begun on `conn`. On
+        PostgreSQL: the commit's durability is set, and the group waits for this replica's turn
+        to write. Leader work runs only while this replica leads, checked with the lease row
+        held until the commit."""
         if self.shared:
+            if not durable:
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK})
         if not self.fenced or not any(job.leader_only for job in batch):
             return batch

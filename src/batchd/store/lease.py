@@ -71,6 +71,13 @@ class Lease:
                     "statement": f"{int(LEASE_SECONDS * 500)}ms",
                 },
             )
+            # The migration made the row; should it be gone, the election starts again from 0.
+            conn.execute(
+                text(
+                    "INSERT INTO leader_lease (id, epoch, holder, url, session, expires_ms) "
+                    "VALUES (1, 0, '', '', 0, 0) ON CONFLICT (id) DO NOTHING"
+                )
+            )
             self._conn = conn
         return self._conn
 
@@ -88,11 +95,6 @@ class Lease:
 
     def try_take(self) -> int | None:
         """Lead from now on, when the lease is free: the new epoch, else None."""
-        # The migration made the row; should it be gone, the election starts again from 0.
-        self._run(
-            "INSERT INTO leader_lease (id, epoch, holder, url, session, expires_ms) "
-            "VALUES (1, 0, '', '', 0, 0) ON CONFLICT (id) DO NOTHING RETURNING id"
-        )
         rows = self._run(
             f"UPDATE leader_lease SET epoch = epoch + 1, holder = :replica, url = :url, "
             f"session = pg_backend_pid(), expires_ms = {_NOW_MS} + :lease_ms "
