@@ -9,10 +9,11 @@ import logging
 import urllib.parse
 import uuid
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from batchd.api import audit_call
 from batchd.api.auth import Keyring, NonceCache, RateLimiter
@@ -33,7 +34,52 @@ PATH = "/v2/index.php"
 MAX_REQUEST_BYTES = 1024 * 1024
 
 
+_READ_HEADERS = (b"host", b"content-type", b"content-length")
+
+
+@dataclass(slots=True)
+class _Request:
+    """What the endpoint reads of an HTTP request, straight from the ASGI scope."""
+
+    method: str
+    host: str
+    path: str
+    query: str
+    content_type: str
+    content_length: str | None
+    receive: Receive
+
+    @classmethod
+    def of(cls, scope: AsgiScope, receive: Receive) -> _Request:
+        headers: dict[bytes, bytes] = {}
+        for name, value in scope["headers"]:
+            if name in _READ_HEADERS:
+                headers.setdefault(name, value)  # the first of a repeated header, as Starlette
+
+        def header(name: bytes) -> str | None:
+            value = headers.get(name)
+            return None if value is None else value.decode("latin-1")
+
+        return cls(
+            method=scope["method"],
+            host=header(b"host") or "",
+            path=scope["path"],
+            query=scope["query_string"].decode("latin-1"),
+            content_type=header(b"content-type") or "",
+            content_length=header(b"content-length"),
+            receive=receive,
+        )
+
+
+class _ClientGone(Exception):
+    """The client disconnected before its request was read: nobody is left to answer."""
+
+
 class CmqEndpoint:
+    """A plain ASGI application: the message path is the busiest, and Starlette's request and
+    response objects, routing and middleware cost more there than they give (docs/benchmarks.md,
+    "Where the time goes")."""
+
     def __init__(
         self,
         service: MessageService,
@@ -50,7 +96,25 @@ class CmqEndpoint:
         self._metrics = metrics
         self._region = region
 
-    async def handle(self, request: Request) -> Response:
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        try:
+            body = await self.answer(_Request.of(scope, receive))
+        except _ClientGone:
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-length", str(len(body)).encode("ascii")),
+                    (b"content-type", b"application/json"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def answer(self, request: _Request) -> bytes:
+        """The CMQ envelope of the reply to `request`, encoded."""
         request_id = str(uuid.uuid4())
         action_name = "-"
         try:
@@ -80,6 +144,8 @@ class CmqEndpoint:
                 )
                 with audit.calling(recorded):
                     reply = await action.handler(self._service, scope, params)
+        except _ClientGone:
+            raise
         except errors.BatchdError as error:
             parameter = WIRE_NAMES.get(error.parameter or "", error.parameter)
             code, message = cmq_errors.render(error, parameter)
@@ -104,36 +170,41 @@ class CmqEndpoint:
             "requestId": request_id,
         }
         body.update(reply.fields)
-        return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
+        return json.dumps(body, ensure_ascii=False).encode("utf-8")
 
-    async def _pairs(self, request: Request) -> list[tuple[str, str]]:
+    async def _pairs(self, request: _Request) -> list[tuple[str, str]]:
         if request.method == "GET":
-            query = request.url.query
-            if len(query) > MAX_REQUEST_BYTES:
+            if len(request.query) > MAX_REQUEST_BYTES:
                 raise errors.MalformedBody(parameter="query")
-            return _parse(query, "query")
+            return _parse(request.query, "query")
         if request.method != "POST":
             raise errors.UnsupportedMethod(parameter=request.method)
-        if "application/json" in request.headers.get("content-type", "").lower():
+        if "application/json" in request.content_type.lower():
             raise errors.MalformedBody(parameter="body")
-        declared = request.headers.get("content-length")
+        declared = request.content_length
         if declared is not None and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
             raise errors.MalformedBody(parameter="body")
         chunks = []
         size = 0
-        async for chunk in request.stream():
+        more = True
+        while more:
+            message = await request.receive()
+            if message["type"] == "http.disconnect":
+                raise _ClientGone
+            chunk = message.get("body", b"")
             size += len(chunk)
             if size > MAX_REQUEST_BYTES:
                 raise errors.MalformedBody(parameter="body")
             chunks.append(chunk)
+            more = message.get("more_body", False)
         try:
             text = b"".join(chunks).decode("utf-8")
         except UnicodeDecodeError:
             raise errors.MalformedBody(parameter="body") from None
-        return _parse(text, "body") + _parse(request.url.query, "query")
+        return _parse(text, "body") + _parse(request.query, "query")
 
     async def _authenticate(
-        self, request: Request, pairs: list[tuple[str, str]], common: dict[str, str]
+        self, request: _Request, pairs: list[tuple[str, str]], common: dict[str, str]
     ) -> Scope:
         if "Token" in common:
             raise errors.TokenUnsupported(parameter="Token")
@@ -146,12 +217,11 @@ class CmqEndpoint:
         except ValueError:
             raise errors.ParameterTypeError(parameter="Timestamp") from None
         self._nonces.check_timestamp(timestamp)
-        host = request.headers.get("host", "")
         if not signing.verify(
             credential.secret_key,
             request.method,
-            host,
-            request.url.path,
+            request.host,
+            request.path,
             [(key, value) for key, value in pairs if canonical(key, ("Signature",)) is None],
             common["Signature"],
             common.get("SignatureMethod"),
@@ -168,7 +238,7 @@ class CmqEndpoint:
 LONG_POLLING = frozenset({"ReceiveMessage", "BatchReceiveMessage"})
 
 
-async def _unless_disconnected(request: Request, call: Awaitable[Reply]) -> Reply:
+async def _unless_disconnected(request: _Request, call: Awaitable[Reply]) -> Reply:
     """Run a long poll, abandoning it when the client goes away: a receive nobody waits for
     any more would hide a message for a whole visibility timeout."""
     polling = asyncio.ensure_future(call)
@@ -187,7 +257,7 @@ async def _unless_disconnected(request: Request, call: Awaitable[Reply]) -> Repl
             polling.cancel()
 
 
-async def _disconnected(request: Request) -> None:
+async def _disconnected(request: _Request) -> None:
     # The body has been read, so the next ASGI message is the disconnect.
     while (await request.receive())["type"] != "http.disconnect":
         pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -9,34 +10,46 @@ from dataclasses import dataclass
 from batchd.domain import errors
 
 # Sent by clients on every request; never an action's own parameter.
-COMMON = {
-    "Action",
-    "SecretId",
-    "Timestamp",
-    "Nonce",
-    "Signature",
-    "SignatureMethod",
-    "Region",
-    "Token",
-    "RequestClient",
-    "clientRequestId",
-    "UserpollingWaitSeconds",
-    "Version",
-    "Language",
-}
+COMMON = frozenset(
+    {
+        "Action",
+        "SecretId",
+        "Timestamp",
+        "Nonce",
+        "Signature",
+        "SignatureMethod",
+        "Region",
+        "Token",
+        "RequestClient",
+        "clientRequestId",
+        "UserpollingWaitSeconds",
+        "Version",
+        "Language",
+    }
+)
 _INDEXED = re.compile(r"(?P<name>[A-Za-z][A-Za-z0-9]*)\.(?P<index>[0-9]+)")
 _PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
-def canonical(name: str, known: Iterable[str]) -> str | None:
+def canonical(name: str, known: frozenset[str] | tuple[str, ...]) -> str | None:
     """The known spelling of `name`, matching the first letter in either case."""
+    return _spellings(known).get(name)
+
+
+@functools.lru_cache(maxsize=256)
+def _spellings(known: frozenset[str] | tuple[str, ...]) -> dict[str, str]:
+    """Every accepted spelling of `known`'s names, listed once per collection of names (no two
+    names of one collection differ only in their first letter's case)."""
+    table: dict[str, str] = {}
     for candidate in known:
-        if candidate == name or (
-            candidate[1:] == name[1:] and candidate[:1].lower() == name[:1].lower()
+        for spelling in (
+            candidate,
+            candidate[:1].lower() + candidate[1:],
+            candidate[:1].upper() + candidate[1:],
         ):
-            return candidate
-    return None
+            table.setdefault(spelling, candidate)
+    return table
 
 
 @dataclass(frozen=True, slots=True)
