@@ -7,16 +7,29 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select
 
 from batchd.domain.audit import AuditEntry, Call
+from batchd.store.prepared import Prepared
 from batchd.store.tables_accounts import audit
 
 SUCCESS = "0"
 
-_insert = insert(audit)
+_ENTRY_COLUMNS = (
+    "at_ms",
+    "secret_id",
+    "account",
+    "region",
+    "protocol",
+    "action",
+    "resource",
+    "result",
+    "request_id",
+)
+# Every accepted change of every request writes one.
+_insert = Prepared(insert(audit), column_keys=_ENTRY_COLUMNS)
 
 
 def record(conn: Connection, call: Call, at_ms: int) -> None:
-    conn.execute(
-        _insert,
+    _insert.run(
+        conn,
         {
             "at_ms": at_ms,
             "secret_id": call.secret_id,

@@ -3,7 +3,8 @@ letters aside), delete by handle, counters, rewind, expiry and peek."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, select, update
@@ -13,11 +14,22 @@ from batchd.domain.ids import MessageId
 from batchd.domain.message import PeekedMessage, Queue, QueueCounters, ReceivedMessage
 from batchd.domain.queue import DeadLetter, DeadLetterPolicy
 from batchd.domain.scope import Scope
+from batchd.store.prepared import Prepared
 from batchd.store.repos import queues as queue_repo
 from batchd.store.tables import messages
 
-# Hot-path statements are built once: building a construct per call costs more than running it.
-_insert_message = insert(messages)
+_MESSAGE_COLUMNS = (
+    "queue_pk",
+    "msg_id",
+    "body",
+    "enqueue_ms",
+    "visible_ms",
+    "dequeue_count",
+    "first_dequeue_ms",
+    "receipt_token",
+    "deleted_ms",
+)
+_insert_message = Prepared(insert(messages), column_keys=_MESSAGE_COLUMNS)
 
 
 def insert_messages(
@@ -25,8 +37,8 @@ def insert_messages(
 ) -> list[MessageId]:
     """Store messages whose room was already reserved (see `queues.reserve`)."""
     msg_ids = [ids.new_message_id() for _ in bodies]
-    conn.execute(
-        _insert_message,
+    _insert_message.run(
+        conn,
         [
             {
                 "queue_pk": queue.pk,
@@ -49,7 +61,7 @@ def _retention_cutoff(queue: Queue, now_ms: int) -> int:
     return now_ms - queue.attributes.msg_retention_seconds * 1000
 
 
-_visible = (
+_visible = Prepared(
     select(
         messages.c.pk,
         messages.c.msg_id,
@@ -76,7 +88,7 @@ def _visible_rows(conn: Connection, queue: Queue, now_ms: int, limit: int) -> li
         "b_cutoff": _retention_cutoff(queue, now_ms),
         "b_limit": limit,
     }
-    return list(conn.execute(_visible, params).all())
+    return _visible.rows(conn, params)
 
 
 def _is_dead(row: Any, dead_letter: DeadLetter, now_ms: int) -> bool:
@@ -85,7 +97,7 @@ def _is_dead(row: Any, dead_letter: DeadLetter, now_ms: int) -> bool:
     return bool(row.enqueue_ms + dead_letter.max_time_to_live * 1000 <= now_ms)
 
 
-_receive_update = (
+_receive_update = Prepared(
     update(messages)
     .where(messages.c.pk == bindparam("b_pk"))
     .values(
@@ -150,7 +162,7 @@ def receive(
                 dequeue_count=row.dequeue_count + 1,
             )
         )
-    conn.execute(_receive_update, params)
+    _receive_update.run(conn, params)
     return received
 
 
@@ -187,18 +199,29 @@ def parse_handle(handle: str) -> tuple[int, str] | None:
     return int(pk_text), token
 
 
-_current_handles = select(messages.c.pk, messages.c.receipt_token).where(
-    messages.c.pk.in_(bindparam("b_pks", expanding=True)),
-    messages.c.queue_pk == bindparam("b_queue"),
-    messages.c.deleted_ms.is_(None),
-    messages.c.visible_ms > bindparam("b_now"),
-)
-_delete_messages = delete(messages).where(messages.c.pk.in_(bindparam("b_pks", expanding=True)))
-_keep_for_rewind = (
-    update(messages)
-    .where(messages.c.pk.in_(bindparam("b_pks", expanding=True)))
-    .values(deleted_ms=bindparam("b_now"), receipt_token=None)
-)
+@functools.lru_cache(maxsize=32)
+def _by_handles(count: int) -> tuple[Prepared, Prepared, Prepared]:
+    """For `count` messages named by handles (b_pk0…): their current receipt tokens, their
+    deletion, and their deletion kept for rewind. A statement per count, as a driver's
+    statement takes a fixed number of parameters (a batch names at most 16)."""
+    pks: list[Any] = [bindparam(f"b_pk{i}") for i in range(count)]
+    current = select(messages.c.pk, messages.c.receipt_token).where(
+        messages.c.pk.in_(pks),
+        messages.c.queue_pk == bindparam("b_queue"),
+        messages.c.deleted_ms.is_(None),
+        messages.c.visible_ms > bindparam("b_now"),
+    )
+    removal = delete(messages).where(messages.c.pk.in_(pks))
+    kept = (
+        update(messages)
+        .where(messages.c.pk.in_(pks))
+        .values(deleted_ms=bindparam("b_now"), receipt_token=None)
+    )
+    return Prepared(current), Prepared(removal), Prepared(kept)
+
+
+def _numbered(pks: Collection[int]) -> dict[str, int]:
+    return {f"b_pk{i}": pk for i, pk in enumerate(pks)}
 
 
 def delete_messages(
@@ -213,15 +236,15 @@ def delete_messages(
             wanted.setdefault(parsed[0], parsed[1])
     valid: set[int] = set()
     if wanted:
-        rows = conn.execute(
-            _current_handles, {"b_pks": list(wanted), "b_queue": queue.pk, "b_now": now_ms}
-        ).all()
+        current, _, _ = _by_handles(len(wanted))
+        rows = current.rows(conn, {**_numbered(wanted), "b_queue": queue.pk, "b_now": now_ms})
         valid = {row.pk for row in rows if row.receipt_token == wanted[row.pk]}
     if valid:
+        _, removal, kept = _by_handles(len(valid))
         if queue.attributes.rewind_seconds > 0:
-            conn.execute(_keep_for_rewind, {"b_pks": list(valid), "b_now": now_ms})
+            kept.run(conn, {**_numbered(valid), "b_now": now_ms})
         else:
-            conn.execute(_delete_messages, {"b_pks": list(valid)})
+            removal.run(conn, _numbered(valid))
         queue_repo.adjust_count(conn, queue.pk, -len(valid))
     done: set[int] = set()
     failed = []

@@ -11,6 +11,7 @@ from batchd.domain.ids import QueueId
 from batchd.domain.message import Queue
 from batchd.domain.queue import DeadLetter, DeadLetterPolicy, QueueAttributes
 from batchd.domain.scope import Scope
+from batchd.store.prepared import Prepared
 from batchd.store.tables import messages, queues
 
 _ATTRIBUTE_COLUMNS = (
@@ -55,18 +56,20 @@ def _to_queue(row: Any) -> Queue:
     )
 
 
-# Hot-path statements are built once: building a construct per call costs more than running it.
-_find = select(queues).where(
-    queues.c.account == bindparam("b_account"),
-    queues.c.region == bindparam("b_region"),
-    queues.c.name_key == bindparam("b_name"),
+# Every message action looks its queue up first.
+_find = Prepared(
+    select(queues).where(
+        queues.c.account == bindparam("b_account"),
+        queues.c.region == bindparam("b_region"),
+        queues.c.name_key == bindparam("b_name"),
+    )
 )
 
 
 def find(conn: Connection, scope: Scope, name: str) -> Queue | None:
-    row = conn.execute(
-        _find, {"b_account": scope.account, "b_region": scope.region, "b_name": name.lower()}
-    ).first()
+    row = _find.first(
+        conn, {"b_account": scope.account, "b_region": scope.region, "b_name": name.lower()}
+    )
     return _to_queue(row) if row is not None else None
 
 
@@ -146,12 +149,12 @@ def stored_count(conn: Connection, queue: Queue) -> int:
     return int(conn.execute(select(queues.c.msg_num).where(queues.c.pk == queue.pk)).scalar_one())
 
 
-_adjust = (
+_adjust = Prepared(
     update(queues)
     .where(queues.c.pk == bindparam("b_pk"))
     .values(msg_num=queues.c.msg_num + bindparam("b_delta"))
 )
-_reserve = (
+_reserve = Prepared(
     update(queues)
     .where(
         queues.c.pk == bindparam("b_pk"),
@@ -163,12 +166,12 @@ _reserve = (
 
 def adjust_count(conn: Connection, queue_pk: int, delta: int) -> None:
     if delta:
-        conn.execute(_adjust, {"b_pk": queue_pk, "b_delta": delta})
+        _adjust.run(conn, {"b_pk": queue_pk, "b_delta": delta})
 
 
 def reserve(conn: Connection, queue: Queue, count: int) -> bool:
     """Count `count` more stored messages if the queue has room for them (one statement)."""
-    return bool(conn.execute(_reserve, {"b_pk": queue.pk, "b_delta": count}).rowcount == 1)
+    return _reserve.run(conn, {"b_pk": queue.pk, "b_delta": count}) == 1
 
 
 def recount(conn: Connection, queue: Queue) -> None:
