@@ -39,7 +39,7 @@ lint: $(STAMP_DEV)
 	$(BIN)/lint-imports
 
 bench: $(STAMP_DEV)
-	$(BIN)/python bench/mq.py
+	$(BIN)/python bench/mq.py --profile
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/runner.py
 	$(BIN)/python bench/events.py
