@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -80,6 +81,40 @@ async def test_a_driver_error_becomes_a_batchd_error(db: Database) -> None:
     await db.write(_insert_topic("dup"))
     with pytest.raises(errors.ResourceInUse):
         await db.write(_insert_topic("dup"))
+
+
+async def test_a_caller_cancelled_before_its_unit_starts_writes_nothing(db: Database) -> None:
+    loop = asyncio.get_running_loop()
+    holding, release = threading.Event(), asyncio.Event()
+
+    def hold(_tx: Tx) -> None:  # keeps the writer busy until released
+        holding.set()
+        asyncio.run_coroutine_threadsafe(release.wait(), loop).result()
+
+    held = db.submit(hold)
+    await asyncio.to_thread(holding.wait)
+    waiting = asyncio.ensure_future(db.write(_insert_topic("never")))
+    await asyncio.sleep(0.05)  # queued behind the unit that holds the writer
+    assert db.waiting() == 1
+    waiting.cancel()
+    release.set()
+    await asyncio.wrap_future(held)
+    await db.write(lambda tx: None)  # after the cancelled unit's turn
+    assert await db.read(_count) == 0
+
+
+async def test_a_writer_that_cannot_connect_fails_its_units(tmp_path: Path) -> None:
+    """The database cannot be opened (a directory that does not exist): every unit fails with
+    the store's error, none waits for ever."""
+    writer, reader = database.create_engines(f"sqlite:///{tmp_path / 'missing' / 'batchd.db'}")
+    unreachable = Database(writer, reader)
+    unreachable.start(asyncio.get_running_loop())
+    try:
+        for _ in range(2):
+            with pytest.raises(errors.StoreUnavailable):
+                await asyncio.wait_for(unreachable.write(lambda tx: None), timeout=10)
+    finally:
+        unreachable.stop()
 
 
 def _write_many(url: str, prefix: str, count: int) -> None:

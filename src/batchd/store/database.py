@@ -100,7 +100,9 @@ class Tx:
 @dataclass(slots=True)
 class _Job:
     work: Callable[[Tx], Any]
-    future: concurrent.futures.Future[Any]
+    # An asyncio future of the writer's event loop (its caller awaits on that loop), else a
+    # thread-safe one.
+    future: concurrent.futures.Future[Any] | asyncio.Future[Any]
     leader_only: bool = False
     durable: bool = True
     result: Any = None
@@ -222,9 +224,15 @@ class Database:
         group may do so: it survives batchd's death, and is lost only with the machine or the
         database server, which at-least-once delivery allows for a receive or a delete (the
         message is delivered again)."""
-        return await asyncio.wrap_future(
-            self.submit(work, leader_only=leader_only, durable=durable)
-        )
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            return await asyncio.wrap_future(
+                self.submit(work, leader_only=leader_only, durable=durable)
+            )
+        # Resolved with the rest of its group in one hand-over to the loop (see _resolve).
+        future: asyncio.Future[T] = loop.create_future()
+        self._enqueue(work, future, leader_only, durable)
+        return await future
 
     def write_sync(self, work: Callable[[Tx], T]) -> T:
         """`write` for callers outside the event loop."""
@@ -233,14 +241,23 @@ class Database:
     def submit(
         self, work: Callable[[Tx], T], *, leader_only: bool = False, durable: bool = True
     ) -> concurrent.futures.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._enqueue(work, future, leader_only, durable)
+        return future
+
+    def _enqueue(
+        self,
+        work: Callable[[Tx], Any],
+        future: concurrent.futures.Future[Any] | asyncio.Future[Any],
+        leader_only: bool,
+        durable: bool,
+    ) -> None:
         if self._thread is None:
             raise RuntimeError("Database.start() has not been called")
         call = audit.CALLER.get()
         if call is not None and not call.recorded:
             work = _audited(work, call)
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
         self._jobs.put(_Job(work=work, future=future, leader_only=leader_only, durable=durable))
-        return future
 
     def waiting(self) -> int:
         """How many units of work wait for the writer (a long unit may cut itself short)."""
@@ -285,8 +302,8 @@ class Database:
                     break
                 batch.append(item)  # type: ignore[arg-type]
             # A unit whose caller went away before it started is dropped, never half-done;
-            # once running, its future can no longer be cancelled.
-            batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
+            # once running, it runs to its commit even if its caller goes away meanwhile.
+            batch = [job for job in batch if _starts(job.future)]
             if not batch:
                 if stop_after:
                     break
@@ -297,6 +314,9 @@ class Database:
                     self._synced = True  # a new connection starts FULL
                 except Exception as error:
                     self._fail_all(batch, error)
+                    self._resolve(batch)
+                    if stop_after:
+                        break
                     continue
             if not self._commit_group(conn, batch):
                 conn.close()
@@ -401,17 +421,44 @@ class Database:
         announced = [item for job in batch if job.error is None for item in job.announced_here]
         if announced:
             callbacks.append(lambda: self.hub.dispatch(announced))
-        if callbacks:
+        on_loop = [job for job in batch if isinstance(job.future, asyncio.Future)]
+        if callbacks or on_loop:
             # One hand-over to the loop for the whole group: each costs a wake-up of the loop.
+            # The callbacks run first, as the callers may count on what they do.
             if self._loop is not None and not self._loop.is_closed():
-                self._loop.call_soon_threadsafe(_run_callbacks, callbacks)
+                self._loop.call_soon_threadsafe(_settle, callbacks, on_loop)
             else:
                 _run_callbacks(callbacks)
         for job in batch:
+            if isinstance(job.future, asyncio.Future):
+                continue
             if job.error is not None:
                 job.future.set_exception(job.error)
             else:
                 job.future.set_result(job.result)
+
+
+def _starts(future: concurrent.futures.Future[Any] | asyncio.Future[Any]) -> bool:
+    """Whether a unit is still wanted, now that it starts: a unit whose caller went away
+    before it started is dropped, never half-done. (An asyncio future is read from the
+    writer's thread here; one cancelled later is simply not resolved, see _settle.)"""
+    if isinstance(future, asyncio.Future):
+        return not future.cancelled()
+    return future.set_running_or_notify_cancel()
+
+
+def _settle(callbacks: list[Callable[[], None]], jobs: list[_Job]) -> None:
+    """On the loop: a group's after-commit callbacks, then its callers' results."""
+    _run_callbacks(callbacks)
+    for job in jobs:
+        future = job.future
+        assert isinstance(future, asyncio.Future)
+        if future.done():  # its caller was cancelled meanwhile
+            continue
+        if job.error is not None:
+            future.set_exception(job.error)
+        else:
+            future.set_result(job.result)
 
 
 def _audited(work: Callable[[Tx], T], call: Call) -> Callable[[Tx], T]:
