@@ -2,8 +2,9 @@
 
 What it measures, per database kind (a fresh `batchd serve` subprocess on a fresh database each):
 
-1. **one per call** - 4 client threads, each looping SendMessage -> ReceiveMessage ->
-   DeleteMessage on one shared queue; messages/s, where one message is one full cycle.
+1. **one per call** - 4 client threads of the official CMQ SDK (qcloud-cmq-sdk-py3), each
+   looping SendMessage -> ReceiveMessage -> DeleteMessage on one shared queue; messages/s, where
+   one message is one full cycle.
 2. **batched** - the same with 16 messages per call (BatchSendMessage, BatchReceiveMessage
    numOfMsg=16, BatchDeleteMessage); messages/s counted as messages deleted.
 3. **publish -> receive latency** - a topic with a queue subscription (SIMPLIFIED) and a consumer
@@ -50,6 +51,10 @@ from typing import Any
 
 import httpx
 import pika
+from cmq.account import Account
+from cmq.cmq_exception import CMQServerException
+from cmq.queue import Message as SdkMessage
+from cmq.queue import Queue as SdkQueue
 
 from batchd.cli.client import CmqClient, CmqError
 
@@ -59,6 +64,8 @@ from processes import cpu_seconds
 from report import percentile, print_closing, print_header, progress, table, verdict
 from server import (
     HOST,
+    SECRET_ID,
+    SECRET_KEY,
     Batchd,
     cmq_client,
     exit_on_sigterm,
@@ -326,45 +333,45 @@ def receive(client: CmqClient, action: str, params: dict[str, Any], wait: float)
         raise
 
 
-def single_cycle(client: CmqClient, queue_name: str) -> int:
-    client.call("SendMessage", {"queueName": queue_name, "msgBody": BODY})
-    got = receive(client, "ReceiveMessage", {"queueName": queue_name, "pollingWaitSeconds": 1}, 1)
-    if not got:
-        return 0
-    client.call("DeleteMessage", {"queueName": queue_name, "receiptHandle": got["receiptHandle"]})
+def single_cycle(queue: SdkQueue) -> int:
+    queue.send_message(SdkMessage(BODY))
+    try:
+        got = queue.receive_message(1)
+    except CMQServerException as error:
+        if error.code == NO_MESSAGE:
+            return 0
+        raise
+    queue.delete_message(got.receiptHandle)
     return 1
 
 
-def batch_cycle(client: CmqClient, queue_name: str) -> int:
-    bodies = {f"msgBody.{i}": BODY for i in range(1, BATCH + 1)}
-    client.call("BatchSendMessage", {"queueName": queue_name, **bodies})
-    params = {"queueName": queue_name, "numOfMsg": BATCH, "pollingWaitSeconds": 1}
-    got = receive(client, "BatchReceiveMessage", params, 1)
-    handles = [message["receiptHandle"] for message in got.get("msgInfoList", [])]
-    if not handles:
-        return 0
-    numbered = {f"receiptHandle.{i}": h for i, h in enumerate(handles, start=1)}
-    client.call("BatchDeleteMessage", {"queueName": queue_name, **numbered})
-    return len(handles)
+def batch_cycle(queue: SdkQueue) -> int:
+    queue.batch_send_message([SdkMessage(BODY) for _ in range(BATCH)])
+    try:
+        got = queue.batch_receive_message(BATCH, 1)
+    except CMQServerException as error:
+        if error.code == NO_MESSAGE:
+            return 0
+        raise
+    queue.batch_delete_message([message.receiptHandle for message in got])
+    return len(got)
 
 
 def batchd_steps(
-    base_url: str, queue_name: str, cycle: Callable[[CmqClient, str], int]
+    base_url: str, queue_name: str, cycle: Callable[[SdkQueue], int]
 ) -> Callable[[], AbstractContextManager[Step]]:
+    """A client thread's loop over `cycle`, through the official CMQ SDK (one keep-alive
+    connection per thread), as users call batchd."""
+
     @contextlib.contextmanager
     def make_step() -> Iterator[Step]:
-        client = cmq_client(base_url)
-        try:
-            yield lambda: cycle(client, queue_name)
-        finally:
-            client.close()
+        queue = Account(base_url, SECRET_ID, SECRET_KEY).get_queue(queue_name)
+        yield lambda: cycle(queue)
 
     return make_step
 
 
-def batchd_throughput(
-    server: Batchd, cycle: Callable[[CmqClient, str], int], options: Options
-) -> Window:
+def batchd_throughput(server: Batchd, cycle: Callable[[SdkQueue], int], options: Options) -> Window:
     queue_name = f"bench-{uuid.uuid4().hex[:12]}"
     with contextlib.closing(cmq_client(server.base_url)) as admin:
         create_queue(admin, queue_name, visibilityTimeout=300)
