@@ -117,6 +117,12 @@ class _Job:
 
 
 _STOP = object()
+_WRITERS_TURN = {
+    True: text("SELECT pg_advisory_xact_lock(:key)"),
+    False: text(
+        "SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(:key)"
+    ),
+}
 
 
 class _UnitFailed(Exception):
@@ -378,9 +384,8 @@ class Database:
         to write. Leader work runs only while this replica leads, checked with the lease row
         held until the commit."""
         if self.shared:
-            if not durable:
-                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK})
+            # One round trip: the commit's durability, and the turn (held until the commit).
+            conn.execute(_WRITERS_TURN[durable], {"key": WRITER_LOCK})
         if not self.fenced or not any(job.leader_only for job in batch):
             return batch
         epoch = self.fence_epoch
