@@ -21,6 +21,7 @@ from pathlib import Path
 # (a part of a frame's file path, the layer it belongs to), most specific first.
 LAYERS = (
     ("sqlalchemy/", "SQLAlchemy"),
+    ("psycopg/", "psycopg: the PostgreSQL driver"),
     ("uvicorn/", "uvicorn: HTTP parsing, the ASGI cycle, socket writes"),
     ("starlette/", "Starlette"),
     ("pydantic", "pydantic"),
