@@ -40,7 +40,7 @@ lint: $(STAMP_DEV)
 
 bench: $(STAMP_DEV)
 	$(BIN)/python bench/mq.py --profile
-	$(BIN)/python bench/dispatch.py
+	$(BIN)/python bench/dispatch.py --profile
 	$(BIN)/python bench/runner.py
 	$(BIN)/python bench/events.py
 

@@ -46,10 +46,12 @@ average is printed at the start and at the end. The whole default run, both stor
 1.5 minutes on 2 cores (the first run also installs Slurm with apt-get); no phase is unbounded:
 per store, (a) stops at 240 s (+ 60 s for TerminateJob), (c) at 60 s, (d) after 11 s, the stop
 after 40 s. Only 127.0.0.1 is contacted; when PostgreSQL is chosen but not reachable there, the
-run stops before it starts anything, saying so.
+run stops before it starts anything, saying so. With --profile, py-spy samples the server during
+(d), and the time it held the interpreter is printed by layer, with the design change that would
+take a large share away (`make bench` asks for it).
 
 Usage: `.venv/bin/python bench/dispatch.py [--quick] [--db sqlite|postgresql|both]
-[--slurm-script PATH] [--data-parent DIR]`.
+[--slurm-script PATH] [--data-parent DIR] [--profile]`.
 """
 
 from __future__ import annotations
@@ -106,6 +108,7 @@ from server import (
     stop,
     wait_healthy,
 )
+from server_profile import Profile, Recording, available, record
 
 SLURM_SCRIPT = REPO_ROOT.parent / "shared" / "peers" / "slurm-local.sh"
 
@@ -146,6 +149,7 @@ class Options:
     slurm_script: Path
     data_parent: Path  # where each server's fresh data directory is made
     stores: tuple[str, ...]  # keys of STORES, in the order they run
+    profile: bool  # profile the server during (d) (py-spy)
 
 
 def parse_options(argv: Sequence[str]) -> Options:
@@ -170,12 +174,17 @@ def parse_options(argv: Sequence[str]) -> Options:
         help="where to make each server's fresh data directory (default: the current directory, "
         "where `batchd serve` keeps its .batchd by default)",
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile the server during (d) (py-spy), and print by layer where its time goes",
+    )
     args = parser.parse_args(argv)
     script, parent = Path(args.slurm_script), Path(args.data_parent).resolve()
     stores = tuple(STORES) if args.db == "both" else (str(args.db),)
     if args.quick:
-        return Options(200, 120.0, 20, 30.0, 1.0, 3.0, script, parent, stores)
-    return Options(1000, 240.0, 50, 60.0, 1.0, 10.0, script, parent, stores)
+        return Options(200, 120.0, 20, 30.0, 1.0, 3.0, script, parent, stores, args.profile)
+    return Options(1000, 240.0, 50, 60.0, 1.0, 10.0, script, parent, stores, args.profile)
 
 
 # --- CPU accounting -------------------------------------------------------------------------
@@ -676,6 +685,7 @@ class SubmitLoad:
     window: Window
     live_jobs: int | None  # jobs not final when the window closed
     stop: StopResult
+    profile: Profile | str | None  # None: not asked for; str: why there is none
 
 
 def run_submitters(server: Server, env_id: str, options: Options) -> Window:
@@ -710,15 +720,20 @@ def live_jobs(client: BatchClient) -> int | None:
 
 
 def submit_load(server: Server, env_id: str, options: Options) -> SubmitLoad:
+    recording: Recording | str | None = None
+    if options.profile:
+        seconds = math.ceil(options.submit_warmup + options.submit_seconds)
+        recording = available() or record(server.process.pid, seconds)
     with server.cpu.phase(PHASE_D):
         window = run_submitters(server, env_id, options)
+    found = recording.result() if isinstance(recording, Recording) else recording
     with contextlib.closing(server.batch()) as client:
         live = live_jobs(client)
     progress(f"(d) stopping the server ({live} jobs not final): SIGTERM, SIGKILL after 40 s")
     with server.cpu.phase("stop (SIGTERM -> exit)"):
         stopped = stop_server(server)
     progress(f"(d) server stopped in {stopped.seconds:.1f} s")
-    return SubmitLoad(window, live, stopped)
+    return SubmitLoad(window, live, stopped, found)
 
 
 # --- one run --------------------------------------------------------------------------------
@@ -945,6 +960,11 @@ def load_detail(load: SubmitLoad, usage: CpuSample | None, database: bool) -> li
     ]
     if window.errors:
         lines.append(f"    first error: {window.errors[0]!r}")
+    if isinstance(load.profile, Profile):
+        first, *layers = load.profile.lines()
+        lines += [f"    profile of the server during (d): {first}", *(f"    {x}" for x in layers)]
+    elif load.profile is not None:
+        lines.append(f"    no profile: {load.profile}")
     return lines
 
 

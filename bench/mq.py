@@ -27,7 +27,13 @@ many requests each fsync covered) and the CPU used by the server and by this cli
 plus the load average, since the benchmark shares the machine's CPUs with its server and with
 anything else running. Only 127.0.0.1 is contacted.
 
-Usage: `.venv/bin/python bench/mq.py [--quick] [--db sqlite|postgresql|both]`.
+Then, per database kind, where the time of one message per call goes: the CPU a message costs
+the server and this client, what that allows on this machine's cores, and the server's budget
+the RabbitMQ goal leaves. With --profile (`make bench` asks for it), py-spy samples the server
+under one message per call once more, and the time it held the interpreter is printed by layer,
+with the design change that would take a large share away.
+
+Usage: `.venv/bin/python bench/mq.py [--quick] [--db sqlite|postgresql|both] [--profile]`.
 """
 
 from __future__ import annotations

@@ -18,6 +18,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+OTHER = "standard library and other"
+DASK = "Dask: the scheduler and client in the server's process"
 # (a part of a frame's file path, the layer it belongs to), most specific first.
 LAYERS = (
     ("sqlalchemy/", "SQLAlchemy"),
@@ -30,11 +32,26 @@ LAYERS = (
     ("batchd/control/", "batchd controller"),
     ("batchd/mq/", "batchd message service"),
     ("batchd/", "batchd, other"),
+    ("distributed/", DASK),
+    ("tornado/", DASK),
+    ("msgpack/", DASK),
     ("asyncio/", "asyncio"),
     ("concurrent/", "futures and threads"),
     ("threading.py", "futures and threads"),
 )
-OTHER = "standard library and other"
+# The design change that would take a layer's time away, printed beside a large share
+# (docs/benchmarks.md, "The message path, leaner", says more).
+REMEDIES = {
+    "SQLAlchemy": "more statements on the driver's cursor (store/prepared.py)",
+    "psycopg: the PostgreSQL driver": "fewer round trips per group (psycopg's pipeline mode)",
+    "uvicorn: HTTP parsing, the ASGI cycle, socket writes": (
+        "a lean HTTP front for the hot path: one parse, one socket write per answer"
+    ),
+    "batchd store: the writer, statements": "writes on the event loop, without the thread hop",
+    "asyncio": "fewer tasks and futures per request (writes on the event loop)",
+    DASK: "the Dask scheduler in a process of its own",
+}
+LARGE_SHARE = 0.10
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +70,9 @@ class Profile:
             "of that time:"
         ]
         for layer, count in self.layers:
-            lines.append(f"  {100 * count / self.samples:5.1f}%  {layer}")
+            share = count / self.samples
+            remedy = REMEDIES.get(layer) if share >= LARGE_SHARE else None
+            lines.append(f"  {100 * share:5.1f}%  {layer}{f'  <- {remedy}' if remedy else ''}")
         return lines
 
 
