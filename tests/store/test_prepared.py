@@ -110,6 +110,46 @@ def test_a_driver_error_is_translated_as_cores_would_be(engine: Engine) -> None:
             again.run(conn, QUEUE)  # the same queue id: a unique constraint
 
 
+ENV = {
+    "env_id": "env-1",
+    "account": "1250000000",
+    "region": "gz",
+    "name": "e",
+    "description": "",
+    "env_type": "LOCAL",
+    "zone": "z",
+    "desired": 1,
+    "cpu": 1,
+    "mem_gib": 1,
+    "anonymous_job_id": None,
+    "anonymous_task": None,
+    "deleting": False,
+    "create_info": "{}",
+    "notifications": "[]",
+    "tags": "[]",
+    "resource_max_retry": 0,
+    "creation_failures": 0,
+    "if_creation_failed": "",
+    "sequence": 0,
+    "created_ms": 1,
+}
+
+
+def test_an_insert_returns_its_generated_key_and_booleans_read_as_bool(engine: Engine) -> None:
+    add = Prepared(insert(envs), column_keys=tuple(ENV), returning=envs.c.pk)
+    by_id = Prepared(select(envs.c.pk, envs.c.deleting).where(envs.c.env_id == bindparam("b_id")))
+    with engine.connect() as conn, conn.begin():
+        first = add.key(conn, ENV)
+        second = add.key(conn, {**ENV, "env_id": "env-2", "deleting": True})
+        assert second > first
+        rows = [by_id.first(conn, {"b_id": name}) for name in ("env-1", "env-2")]
+        assert [(row.pk, row.deleting) for row in rows if row is not None] == [
+            (first, False),
+            (second, True),
+        ]
+        assert all(type(row.deleting) is bool for row in rows if row is not None)
+
+
 def test_a_column_that_needs_result_processing_is_refused() -> None:
     with pytest.raises(TypeError, match="result processing"):
-        Prepared(select(envs))  # its `deleting` is a Boolean
+        Prepared(select(envs.c.pk, func.now()))  # a timestamp

@@ -13,14 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Integer, LargeBinary, String
+from sqlalchemy import Boolean, ColumnElement, Connection, Integer, LargeBinary, String
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.sql import ClauseElement, Insert
 
 Params = Mapping[str, Any]
 
 # Values of these types reach Python as the drivers give them (int, str, bytes) on both
-# dialects, so rows need none of SQLAlchemy's result processing.
+# dialects, so rows need none of SQLAlchemy's result processing (Booleans are made bool here).
 _PLAIN_TYPES = (Integer, String, LargeBinary)
 
 
@@ -33,32 +33,55 @@ class _Compiled:
 
 
 class Prepared:
-    """One Core statement; `rows`, `first` and `run` execute it in `conn`'s transaction."""
+    """One Core statement; `rows`, `first`, `run` and `key` execute it in `conn`'s
+    transaction."""
 
-    def __init__(self, statement: ClauseElement, *, column_keys: Sequence[str] = ()) -> None:
-        # An INSERT fetches no generated key back (no RETURNING): nothing here reads it.
-        self._statement = statement.inline() if isinstance(statement, Insert) else statement
+    def __init__(
+        self,
+        statement: ClauseElement,
+        *,
+        column_keys: Sequence[str] = (),
+        returning: ColumnElement[Any] | None = None,
+    ) -> None:
+        if isinstance(statement, Insert):
+            # An INSERT fetches back only the generated key it is asked for (`key`).
+            statement = statement.inline() if returning is None else statement.returning(returning)
+        self._statement = statement
         self._column_keys = list(column_keys)  # the columns an INSERT sets
         self._compiled: dict[str, _Compiled] = {}
-        selected = getattr(statement, "selected_columns", None)
+        selected = getattr(statement, "selected_columns", None) if returning is None else None
         self._row: Any = None  # the named tuple class of a SELECT's rows
+        self._booleans: list[int] = []  # where a row has a Boolean (SQLite gives 0 or 1)
         if selected is not None:
-            for column in selected:
-                if not isinstance(column.type, _PLAIN_TYPES):
+            for index, column in enumerate(selected):
+                if isinstance(column.type, Boolean):
+                    self._booleans.append(index)
+                elif not isinstance(column.type, _PLAIN_TYPES):
                     raise TypeError(f"{column.name}: {column.type} needs result processing")
             self._row = _row_type(list(selected.keys()))
 
     def rows(self, conn: Connection, params: Params) -> list[Any]:
         cursor = self._execute(conn, params)
-        make = self._row
-        assert make is not None, "not a SELECT"
-        return [make._make(row) for row in cursor.fetchall()]
+        return [self._made(row) for row in cursor.fetchall()]
 
     def first(self, conn: Connection, params: Params) -> Any | None:
-        cursor = self._execute(conn, params)
-        row = cursor.fetchone()
+        row = self._execute(conn, params).fetchone()
+        return None if row is None else self._made(row)
+
+    def key(self, conn: Connection, params: Params) -> int:
+        """Insert one row; the generated key it was built to return."""
+        row = self._execute(conn, params).fetchone()
+        return int(row[0])
+
+    def _made(self, row: tuple[Any, ...]) -> Any:
         assert self._row is not None, "not a SELECT"
-        return None if row is None else self._row._make(row)
+        if self._booleans:
+            values = list(row)
+            for index in self._booleans:
+                if values[index] is not None:
+                    values[index] = bool(values[index])
+            row = tuple(values)
+        return self._row._make(row)
 
     def run(self, conn: Connection, params: Params | Sequence[Params]) -> int:
         """Execute once, or once per parameter set; the number of rows changed."""

@@ -12,6 +12,7 @@ from batchd.domain.job import RESOURCE_TYPE, Env
 from batchd.domain.node import Node
 from batchd.domain.scope import Scope
 from batchd.domain.states import NodeState
+from batchd.store.prepared import Prepared
 from batchd.store.repos import paging
 from batchd.store.tables_batch import activities, envs, nodes
 from batchd.store.tables_batch import jobs as jobs_table
@@ -113,12 +114,14 @@ def _fields(env: Env) -> dict[str, Any]:
 
 # Built once: SubmitJob looks its environment up on every call.
 _by_id = select(envs).where(envs.c.env_id == bindparam("env_id"))
-_find = _by_id.where(envs.c.account == bindparam("account"), envs.c.region == bindparam("region"))
+_find = Prepared(
+    _by_id.where(envs.c.account == bindparam("account"), envs.c.region == bindparam("region"))
+)
 
 
 def find(conn: Connection, scope: Scope, env_id: str) -> Env | None:
     params = {"env_id": env_id, "account": scope.account, "region": scope.region}
-    row = conn.execute(_find, params).first()
+    row = _find.first(conn, params)
     return _to_env(row) if row is not None else None
 
 

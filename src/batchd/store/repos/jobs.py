@@ -12,6 +12,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from batchd.domain.job import Job, Task
 from batchd.domain.scope import Scope
 from batchd.domain.states import DependOn, InstanceState
+from batchd.store.prepared import Prepared
 from batchd.store.repos import instances as instance_repo
 from batchd.store.repos import paging
 from batchd.store.tables_batch import instances, jobs, tasks
@@ -38,10 +39,13 @@ def _to_job(row: Any) -> Job:
     )
 
 
-# Statements built once: building one per call (and its cache key) costs more than running it.
-_insert_job = insert(jobs)
-_insert_task = insert(tasks)
-_insert_instances = insert(instances)
+# Every SubmitJob runs these, setting every column but the generated key.
+_JOB_COLUMNS = tuple(column.key for column in jobs.columns if not column.primary_key)
+_TASK_COLUMNS = tuple(column.key for column in tasks.columns if not column.primary_key)
+_INSTANCE_COLUMNS = tuple(column.key for column in instances.columns if not column.primary_key)
+_insert_job = Prepared(insert(jobs), column_keys=_JOB_COLUMNS, returning=jobs.c.pk)
+_insert_task = Prepared(insert(tasks), column_keys=_TASK_COLUMNS, returning=tasks.c.pk)
+_insert_instances = Prepared(insert(instances), column_keys=_INSTANCE_COLUMNS)
 
 
 def insert_job(
@@ -57,8 +61,8 @@ def insert_job(
     task_rows: Sequence[tuple[Task, dict[str, Any]]],
 ) -> int:
     """Store a SUBMITTED job with its tasks and all their SUBMITTED instances."""
-    result = conn.execute(
-        _insert_job,
+    job_pk = _insert_job.key(
+        conn,
         {
             "job_id": job.job_id,
             "account": scope.account,
@@ -82,12 +86,9 @@ def insert_job(
             "end_ms": None,
         },
     )
-    key = result.inserted_primary_key
-    assert key is not None
-    job_pk = int(key[0])
     for task, spec in task_rows:
-        task_result = conn.execute(
-            _insert_task,
+        task_pk = _insert_task.key(
+            conn,
             {
                 "job_pk": job_pk,
                 "position": task.position,
@@ -106,13 +107,11 @@ def insert_job(
                 "end_ms": None,
             },
         )
-        task_key = task_result.inserted_primary_key
-        assert task_key is not None
-        conn.execute(
-            _insert_instances,
+        _insert_instances.run(
+            conn,
             [
                 {
-                    "task_pk": int(task_key[0]),
+                    "task_pk": task_pk,
                     "job_pk": job_pk,
                     "idx": index,
                     "state": InstanceState.SUBMITTED.value,
