@@ -62,6 +62,7 @@ import itertools
 import math
 import os
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -362,6 +363,7 @@ class ManyResult:
     done: int  # instances SUCCEED or FAILED at the end
     succeeded: int
     xargs_seconds: float
+    xargs_cpu: float  # CPU seconds of xargs and the commands it ran
     env_free: bool  # the job was final when (a) ended, by itself or by TerminateJob
     work_dirs_seconds: float  # making the job's work dirs alone, on the data dir's disk
 
@@ -382,12 +384,17 @@ class ManyResult:
         return self.seconds / self.xargs_seconds if self.finished else math.inf
 
 
-def xargs_seconds(instances: int) -> float:
-    """Wall time of `seq N | xargs -P2 -n1 true`, the same work without a service."""
+def xargs_run(instances: int) -> tuple[float, float]:
+    """Wall time and CPU (its own and its children's) of `seq N | xargs -P2 -n1 true`, the same
+    work without a service."""
     command = f"seq {instances} | xargs -P{NODES} -n1 true"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(["/bin/sh", "-c", command], check=True)
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
 def work_dirs_seconds(data_dir: Path, instances: int) -> float:
@@ -408,7 +415,7 @@ def work_dirs_seconds(data_dir: Path, instances: int) -> float:
 def many_instances(server: Server, env_id: str, options: Options) -> ManyResult:
     # xargs last, just before the job: the ratio compares two runs made moments apart
     dirs = work_dirs_seconds(server.log_path.parent, options.instances)
-    baseline = xargs_seconds(options.instances)
+    baseline, baseline_cpu = xargs_run(options.instances)
     with contextlib.closing(server.batch()) as client:
         with server.cpu.phase(PHASE_A):
             started = time.perf_counter()
@@ -424,6 +431,7 @@ def many_instances(server: Server, env_id: str, options: Options) -> ManyResult:
         instances_done(answer),
         int(metrics.get("SucceedCount", 0)),
         baseline,
+        baseline_cpu,
         env_free,
         dirs,
     )
@@ -902,7 +910,8 @@ def many_detail(many: ManyResult, usage: CpuSample | None, database: bool) -> li
         f"instances final ({many.succeeded:,} SUCCEED); DescribeJob polled every "
         f"{JOB_POLL * 1000:.0f} ms; `seq {many.instances} | xargs -P{NODES} -n1 true`, run just "
         f"before, took {many.xargs_seconds * 1000:.0f} ms",
-        f"    per instance: {per_unit(usage, many.done, database)}",
+        f"    per instance: {per_unit(usage, many.done, database)}; xargs and its commands: "
+        f"{many.xargs_cpu * 1000 / many.instances:.1f} ms CPU",
         f"    the disk: making the {many.instances:,} work dirs alone (1 mkdir each, one process) "
         f"took {many.work_dirs_seconds * 1000:.0f} ms here, "
         f"{many.work_dirs_seconds / many.instances * 1000:.2f} ms per instance",
@@ -912,6 +921,14 @@ def many_detail(many: ManyResult, usage: CpuSample | None, database: bool) -> li
             f"    TerminateJob did not end it within {TERMINATE_WAIT:g} s: (c) was skipped, and (d)"
             " ran beside a job that never ended"
         )
+    if many.ratio > GOAL_XARGS_RATIO:
+        lines += [
+            "    where the nodes' time goes (profiled on 2026-12-07, docs/benchmarks.md, Batch "
+            "dispatch): starting processes, not Python;",
+            "    each instance execs setpriv, then the gate's shell, from the Dask worker's large "
+            "process. The design change: a small helper per node, started once as the commands' "
+            "user, that forks them",
+        ]
     return lines
 
 
