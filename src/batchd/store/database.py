@@ -117,6 +117,7 @@ class _Job:
 
 
 _STOP = object()
+# PostgreSQL: the statement that waits for the writers' turn, by whether the group must be durable.
 _WRITERS_TURN = {
     True: text("SELECT pg_advisory_xact_lock(:key)"),
     False: text(

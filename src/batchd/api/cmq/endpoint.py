@@ -78,7 +78,7 @@ class _ClientGone(Exception):
 class CmqEndpoint:
     """A plain ASGI application: the message path is the busiest, and Starlette's request and
     response objects, routing and middleware cost more there than they give (docs/benchmarks.md,
-    "Where the time goes")."""
+    "The message path, leaner")."""
 
     def __init__(
         self,
