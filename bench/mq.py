@@ -740,36 +740,45 @@ def detail_lines(results: dict[str, DbResult], rabbit: RabbitResult) -> list[str
 
 
 def where_the_time_goes(kind: str, result: DbResult, rabbit: RabbitResult) -> list[str]:
-    """One per call: the CPU a message costs the server and this client, what that allows on
-    this machine's cores, and the server's budget the RabbitMQ goal leaves."""
-    single = result.single
-    server_ms = single.cpu_ms_per_message(single.usage.server_cpu)
-    client_ms = single.cpu_ms_per_message(single.usage.client_cpu)
-    cores = len(os.sched_getaffinity(0))
+    """Per workload: the CPU a message costs the server and this client, what that allows on
+    this machine's cores, and the server's budget at the goal; then the server's profile under
+    one message per call."""
     goal = GOAL_RABBIT_RATIO * rabbit.window.rate
+    lines = [
+        f"{kind}, where the time goes:",
+        *cpu_budget(
+            "1 per call", result.single, goal, f"{GOAL_RABBIT_RATIO:g}x RabbitMQ = {goal:,.0f}"
+        ),
+        *cpu_budget(f"{BATCH} per call", result.batched, GOAL_BATCH, f"{GOAL_BATCH:,.0f}"),
+    ]
+    if isinstance(result.profile, Profile):
+        first, *layers = result.profile.lines()
+        lines += [f"  profile, 1 per call: {first}", *(f"    {line.strip()}" for line in layers)]
+    elif result.profile is not None:
+        lines.append(f"  no profile: {result.profile}")
+    return lines
+
+
+def cpu_budget(name: str, window: Window, goal: float, goal_text: str) -> list[str]:
+    server_ms = window.cpu_ms_per_message(window.usage.server_cpu)
+    client_ms = window.cpu_ms_per_message(window.usage.client_cpu)
+    cores = len(os.sched_getaffinity(0))
     budget_ms = cores * 1000 / goal - client_ms
     lines = [
-        f"{kind}, where the time of one message per call goes:",
-        f"  CPU per message: server {server_ms:.2f} ms, bench client {client_ms:.2f} ms "
-        f"(3 HTTP requests); on {cores} cores that allows at most "
-        f"{cores * 1000 / (server_ms + client_ms):,.0f} msg/s, "
-        f"and this client alone at most {cores * 1000 / client_ms:,.0f} msg/s",
+        f"  {name}: CPU per message: server {server_ms:.3f} ms, bench client {client_ms:.3f} ms; "
+        f"on {cores} cores that allows at most {cores * 1000 / (server_ms + client_ms):,.0f} "
+        f"msg/s, and this client alone at most {cores * 1000 / client_ms:,.0f} msg/s",
     ]
     if budget_ms > 0:
         lines.append(
-            f"  the goal ({GOAL_RABBIT_RATIO:g}x RabbitMQ = {goal:,.0f} msg/s) leaves the server "
-            f"{budget_ms:.2f} ms of CPU per message ({budget_ms / server_ms:.0%} of now)"
+            f"    the goal ({goal_text} msg/s) leaves the server {budget_ms:.3f} ms of CPU per "
+            f"message ({budget_ms / server_ms:.0%} of now)"
         )
     else:
         lines.append(
-            f"  the goal ({GOAL_RABBIT_RATIO:g}x RabbitMQ = {goal:,.0f} msg/s) is more than this "
-            f"client can drive on {cores} cores, whatever the server costs"
+            f"    the goal ({goal_text} msg/s) is more than this client can drive on {cores} "
+            "cores, whatever the server costs"
         )
-    if isinstance(result.profile, Profile):
-        lines += [f"  profile: {line.strip()}" for line in result.profile.lines()[:1]]
-        lines += [f"    {line.strip()}" for line in result.profile.lines()[1:]]
-    elif result.profile is not None:
-        lines.append(f"  no profile: {result.profile}")
     return lines
 
 
