@@ -109,7 +109,7 @@ from server import (
     stop,
     wait_healthy,
 )
-from server_profile import Profile, Recording, available, record
+from server_profile import Profile, Recording, available, profile_lines, record
 
 SLURM_SCRIPT = REPO_ROOT.parent / "shared" / "peers" / "slurm-local.sh"
 
@@ -977,12 +977,7 @@ def load_detail(load: SubmitLoad, usage: CpuSample | None, database: bool) -> li
     ]
     if window.errors:
         lines.append(f"    first error: {window.errors[0]!r}")
-    if isinstance(load.profile, Profile):
-        first, *layers = load.profile.lines()
-        lines += [f"    profile of the server during (d): {first}", *(f"    {x}" for x in layers)]
-    elif load.profile is not None:
-        lines.append(f"    no profile: {load.profile}")
-    return lines
+    return lines + profile_lines(load.profile, "profile of the server during (d)", "    ")
 
 
 def cpu_table(phases: dict[str, CpuSample], database: bool) -> list[str]:

@@ -75,12 +75,10 @@ from server import (
     Batchd,
     cmq_client,
     exit_on_sigterm,
-    launched,
     postgres_database,
-    terminate,
-    wait_healthy,
+    serving,
 )
-from server_profile import Profile, available, record
+from server_profile import Profile, available, profile_lines, record
 
 RABBIT_PARAMETERS = pika.ConnectionParameters(
     HOST, 5672, credentials=pika.PlainCredentials("guest", "guest"), heartbeat=0
@@ -143,26 +141,15 @@ def parse_options(argv: Sequence[str]) -> Options:
 
 
 @contextlib.contextmanager
-def batchd_server(data_dir: Path, database_url: str) -> Iterator[Batchd]:
-    """`batchd serve` as a subprocess; always stopped on exit."""
-    with launched(data_dir, database_url) as server:
-        try:
-            wait_healthy(server)
-            yield server
-        finally:
-            terminate(server.process, kill_wait=10.0)
-
-
-@contextlib.contextmanager
 def fresh_server(kind: str) -> Iterator[Batchd]:
     """A batchd server on a fresh database of `kind`."""
     with tempfile.TemporaryDirectory(prefix=f"batchd-bench-{kind}-") as tmp:
         data_dir = Path(tmp)
         if kind == "sqlite":
-            with batchd_server(data_dir, f"sqlite:///{data_dir / 'batchd.db'}") as server:
+            with serving(data_dir, f"sqlite:///{data_dir / 'batchd.db'}") as server:
                 yield server
         else:
-            with postgres_database() as db_url, batchd_server(data_dir, db_url) as server:
+            with postgres_database() as db_url, serving(data_dir, db_url) as server:
                 yield server
 
 
@@ -751,12 +738,7 @@ def where_the_time_goes(kind: str, result: DbResult, rabbit: RabbitResult) -> li
         ),
         *cpu_budget(f"{BATCH} per call", result.batched, GOAL_BATCH, f"{GOAL_BATCH:,.0f}"),
     ]
-    if isinstance(result.profile, Profile):
-        first, *layers = result.profile.lines()
-        lines += [f"  profile, 1 per call: {first}", *(f"    {line.strip()}" for line in layers)]
-    elif result.profile is not None:
-        lines.append(f"  no profile: {result.profile}")
-    return lines
+    return lines + profile_lines(result.profile, "profile, 1 per call", "  ")
 
 
 def cpu_budget(name: str, window: Window, goal: float, goal_text: str) -> list[str]:

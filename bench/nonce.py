@@ -36,10 +36,8 @@ from server import (
     Batchd,
     cmq_client,
     exit_on_sigterm,
-    launched,
     postgres_database,
-    terminate,
-    wait_healthy,
+    serving,
 )
 
 QUEUE = "bench"
@@ -66,16 +64,6 @@ class Phase:
             f"{percentile(self.latencies_ms, 99):.2f} ms",
             f"{self.server_cpu / self.requests * 1000:.3f} ms",
         ]
-
-
-@contextlib.contextmanager
-def serving(data_dir: Path, database_url: str) -> Iterator[Batchd]:
-    with launched(data_dir, database_url) as server:
-        try:
-            wait_healthy(server)
-            yield server
-        finally:
-            terminate(server.process, kill_wait=10.0)
 
 
 def measure(server: Batchd, clients: int, seconds: float) -> Phase:

@@ -103,6 +103,17 @@ def launched(data_dir: Path, database_url: str | None = None) -> Iterator[Batchd
         yield Batchd(f"http://{HOST}:{port}", process, log_path)
 
 
+@contextlib.contextmanager
+def serving(data_dir: Path, database_url: str | None = None) -> Iterator[Batchd]:
+    """`launched`, awaited until healthy, and always stopped on exit."""
+    with launched(data_dir, database_url) as server:
+        try:
+            wait_healthy(server)
+            yield server
+        finally:
+            terminate(server.process, kill_wait=10.0)
+
+
 def wait_healthy(server: Batchd) -> None:
     deadline = time.monotonic() + 60  # migrations and imports are slow on a busy machine
     while not healthy(server.base_url):

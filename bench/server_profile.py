@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+PY_SPY = str(Path(sys.executable).parent / "py-spy")  # the dev extras install it in the venv
 OTHER = "standard library and other"
 DASK = "Dask: the scheduler and client in the server's process"
 # (a part of a frame's file path, the layer it belongs to), most specific first.
@@ -76,9 +77,20 @@ class Profile:
         return lines
 
 
+def profile_lines(found: Profile | str | None, title: str, indent: str) -> list[str]:
+    """A benchmark's lines for `found`: the profile under `title`, why there is none, or nothing
+    when none was asked for."""
+    if isinstance(found, Profile):
+        first, *layers = found.lines()
+        return [f"{indent}{title}: {first}", *(f"{indent}  {line.strip()}" for line in layers)]
+    if found is not None:
+        return [f"{indent}no profile: {found}"]
+    return []
+
+
 def available() -> str | None:
     """Why no profile can be taken here, or None."""
-    if shutil.which("py-spy", path=str(Path(sys.executable).parent)) is None:
+    if shutil.which(PY_SPY) is None:
         return "py-spy is not installed (it comes with the dev extras: make .venv/.installed-dev)"
     return None
 
@@ -111,7 +123,7 @@ def record(pid: int, seconds: int, rate: int = 250) -> Recording:
     handle, name = tempfile.mkstemp(prefix="batchd-profile-", suffix=".txt")
     os.close(handle)
     command = [
-        str(Path(sys.executable).parent / "py-spy"),
+        PY_SPY,
         "record",
         "--pid",
         str(pid),

@@ -40,6 +40,20 @@ def two_replicas(
 
 
 @contextlib.contextmanager
+def clients_of_two_replicas(
+    tmp_path: Path, database_url: str
+) -> Iterator[tuple[RawClient, RawClient]]:
+    """A client of each of two replicas, both behind one host name, and a queue `fresh`."""
+    with (
+        two_replicas(tmp_path, database_url) as (a, b),
+        behind_one_host(a) as to_a,
+        behind_one_host(b) as to_b,
+    ):
+        to_a.call("CreateQueue", {"queueName": "fresh"}).ok()
+        yield to_a, to_b
+
+
+@contextlib.contextmanager
 def behind_one_host(running: RunningServer) -> Iterator[RawClient]:
     """A client of `running` that signs and sends the load balancer's host name."""
     with RawClient(running) as raw:
@@ -114,12 +128,7 @@ def test_a_request_replayed_to_another_replica_is_refused(
 def test_concurrent_copies_of_a_request_on_both_replicas_run_once(
     replica_database_url: str, tmp_path: Path
 ) -> None:
-    with (
-        two_replicas(tmp_path, replica_database_url) as (a, b),
-        behind_one_host(a) as to_a,
-        behind_one_host(b) as to_b,
-    ):
-        to_a.call("CreateQueue", {"queueName": "fresh"}).ok()
+    with clients_of_two_replicas(tmp_path, replica_database_url) as (to_a, to_b):
         send = {"queueName": "fresh", "msgBody": "once"}
         pairs = [*to_a.common("SendMessage", nonce=515151), *send.items()]
         signed = [*pairs, ("Signature", to_a.signature(pairs))]
@@ -136,12 +145,7 @@ def test_concurrent_copies_of_a_request_on_both_replicas_run_once(
 def test_different_nonces_at_once_are_all_accepted(
     replica_database_url: str, tmp_path: Path
 ) -> None:
-    with (
-        two_replicas(tmp_path, replica_database_url) as (a, b),
-        behind_one_host(a) as to_a,
-        behind_one_host(b) as to_b,
-    ):
-        to_a.call("CreateQueue", {"queueName": "fresh"}).ok()
+    with clients_of_two_replicas(tmp_path, replica_database_url) as (to_a, to_b):
         send = {"queueName": "fresh", "msgBody": "each"}
 
         def sent(raw: RawClient) -> Answer:

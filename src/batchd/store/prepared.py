@@ -44,10 +44,14 @@ class Prepared:
         returning: ColumnElement[Any] | None = None,
     ) -> None:
         if isinstance(statement, Insert):
-            # An INSERT fetches back only the generated key it is asked for (`key`).
+            # An INSERT sets every column but its generated key unless `column_keys` says
+            # otherwise, and fetches back only the key it is asked for (`key`).
+            column_keys = column_keys or [
+                column.key for column in statement.table.columns if not column.primary_key
+            ]
             statement = statement.inline() if returning is None else statement.returning(returning)
         self._statement = statement
-        self._column_keys = list(column_keys)  # the columns an INSERT sets
+        self._column_keys = list(column_keys)
         self._compiled: dict[str, _Compiled] = {}
         selected = getattr(statement, "selected_columns", None) if returning is None else None
         self._row: Any = None  # the named tuple class of a SELECT's rows

@@ -12,19 +12,8 @@ from batchd.store.tables_accounts import audit
 
 SUCCESS = "0"
 
-_ENTRY_COLUMNS = (
-    "at_ms",
-    "secret_id",
-    "account",
-    "region",
-    "protocol",
-    "action",
-    "resource",
-    "result",
-    "request_id",
-)
 # Every accepted change of every request writes one.
-_insert = Prepared(insert(audit), column_keys=_ENTRY_COLUMNS)
+_insert = Prepared(insert(audit))
 
 
 def record(conn: Connection, call: Call, at_ms: int) -> None:

@@ -39,13 +39,10 @@ def _to_job(row: Any) -> Job:
     )
 
 
-# Every SubmitJob runs these, setting every column but the generated key.
-_JOB_COLUMNS = tuple(column.key for column in jobs.columns if not column.primary_key)
-_TASK_COLUMNS = tuple(column.key for column in tasks.columns if not column.primary_key)
-_INSTANCE_COLUMNS = tuple(column.key for column in instances.columns if not column.primary_key)
-_insert_job = Prepared(insert(jobs), column_keys=_JOB_COLUMNS, returning=jobs.c.pk)
-_insert_task = Prepared(insert(tasks), column_keys=_TASK_COLUMNS, returning=tasks.c.pk)
-_insert_instances = Prepared(insert(instances), column_keys=_INSTANCE_COLUMNS)
+# Every SubmitJob runs these.
+_insert_job = Prepared(insert(jobs), returning=jobs.c.pk)
+_insert_task = Prepared(insert(tasks), returning=tasks.c.pk)
+_insert_instances = Prepared(insert(instances))
 
 
 def insert_job(

@@ -18,18 +18,7 @@ from batchd.store.prepared import Prepared
 from batchd.store.repos import queues as queue_repo
 from batchd.store.tables import messages
 
-_MESSAGE_COLUMNS = (
-    "queue_pk",
-    "msg_id",
-    "body",
-    "enqueue_ms",
-    "visible_ms",
-    "dequeue_count",
-    "first_dequeue_ms",
-    "receipt_token",
-    "deleted_ms",
-)
-_insert_message = Prepared(insert(messages), column_keys=_MESSAGE_COLUMNS)
+_insert_message = Prepared(insert(messages))
 
 
 def insert_messages(
